@@ -1,0 +1,68 @@
+//! HMAC-SHA256 verification shared by the platforms that use it (GitHub,
+//! Slack, Discourse, the relay). Comparison is constant time (`verify_slice`);
+//! several secrets may be active at once so they can be rotated.
+
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// Why a `prefix=<hex>` signature did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("signature header missing")]
+    Missing,
+    #[error("signature is not `<prefix><64 hex digits>`")]
+    BadFormat,
+    #[error("signature does not match any active secret")]
+    Mismatch,
+    #[error("no secret is configured")]
+    NoSecret,
+}
+
+/// Verifies `header` = `prefix` + lowercase-or-uppercase hex HMAC-SHA256 of
+/// the message parts (concatenated) under any of `secrets`.
+pub fn verify_prefixed_hex(
+    secrets: &[SecretString],
+    header: Option<&str>,
+    prefix: &str,
+    message_parts: &[&[u8]],
+) -> Result<(), SignatureError> {
+    let header = header.ok_or(SignatureError::Missing)?;
+    let hex_digest = header.strip_prefix(prefix).ok_or(SignatureError::BadFormat)?;
+    if hex_digest.len() != 64 {
+        return Err(SignatureError::BadFormat);
+    }
+    let mut expected = [0u8; 32];
+    hex::decode_to_slice(hex_digest, &mut expected).map_err(|_| SignatureError::BadFormat)?;
+    if secrets.is_empty() {
+        return Err(SignatureError::NoSecret);
+    }
+    // Every secret is tried (no early exit on the first match) so timing does
+    // not reveal which of the rotated secrets matched.
+    let mut matched = false;
+    for secret in secrets {
+        let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
+            .map_err(|_| SignatureError::NoSecret)?;
+        for part in message_parts {
+            mac.update(part);
+        }
+        matched |= mac.verify_slice(&expected).is_ok();
+    }
+    if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
+}
+
+/// `prefix` + lowercase hex HMAC-SHA256: for signing fixtures and relays.
+pub fn sign_prefixed_hex(
+    secret: &str,
+    prefix: &str,
+    message_parts: &[&[u8]],
+) -> Result<String, SignatureError> {
+    let mut mac =
+        HmacSha256::new_from_slice(secret.as_bytes()).map_err(|_| SignatureError::NoSecret)?;
+    for part in message_parts {
+        mac.update(part);
+    }
+    Ok(format!("{prefix}{}", hex::encode(mac.finalize().into_bytes())))
+}
