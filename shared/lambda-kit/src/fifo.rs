@@ -5,8 +5,6 @@
 //! redelivers them in their original order; nothing of the batch runs
 //! concurrently. (AWS Powertools' SqsFifoPartialProcessor has the same rule.)
 
-use std::future::Future;
-
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
 /// What a record handler says about one record.
@@ -25,13 +23,26 @@ pub enum BatchError {
 
 /// Runs `handle` over the records in order and builds the partial-batch
 /// response. `handle` gets the record's position and the record.
-pub async fn process_in_order<F, Fut, E>(
+pub async fn process_in_order<F, E>(
     event: &SqsEvent,
-    mut handle: F,
+    handle: F,
 ) -> Result<SqsBatchResponse, BatchError>
 where
-    F: FnMut(usize, &SqsMessage) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
+    F: AsyncFnMut(usize, &SqsMessage) -> Result<(), E>,
+    E: Failure,
+{
+    Ok(match first_failure(event, handle).await? {
+        Some(position) => fail_from(event, position),
+        None => SqsBatchResponse::default(),
+    })
+}
+
+/// The loop behind [`process_in_order`], for consumers that do more work
+/// after it (normalize emits the batch's events together): runs `handle` in
+/// order and returns the position of the first failed record, if any.
+pub async fn first_failure<F, E>(event: &SqsEvent, mut handle: F) -> Result<Option<usize>, BatchError>
+where
+    F: AsyncFnMut(usize, &SqsMessage) -> Result<(), E>,
     E: Failure,
 {
     for (position, record) in event.records.iter().enumerate() {
@@ -41,19 +52,24 @@ where
     }
     for (position, record) in event.records.iter().enumerate() {
         if let Err(error) = handle(position, record).await {
-            let message_id = record.message_id.as_deref().unwrap_or_default();
             tracing::warn!(
-                message_id,
+                message_id = record.message_id.as_deref().unwrap_or_default(),
                 position,
                 retryable = error.is_retryable(),
                 error = %error,
                 later_records = event.records.len() - position - 1,
                 "record failed; it and every later record go back to the queue"
             );
-            return Ok(fail_from(event, position));
+            return Ok(Some(position));
         }
     }
-    Ok(SqsBatchResponse::default())
+    Ok(None)
+}
+
+/// The record's FIFO message group (Lambda passes it as an attribute), so
+/// anything derived from the record can keep the conversation's order.
+pub fn group_of(record: &SqsMessage) -> &str {
+    record.attributes.get("MessageGroupId").map_or("ungrouped", String::as_str)
 }
 
 /// A response failing the record at `position` and every later one.
@@ -111,9 +127,9 @@ mod tests {
     async fn stops_at_the_first_failure_and_reports_it_and_all_later_records() {
         let event = batch(5);
         let mut seen = Vec::new();
-        let response = process_in_order(&event, |i, _| {
+        let response = process_in_order(&event, async |i, _| {
             seen.push(i);
-            async move { if i == 2 { Err(Boom) } else { Ok(()) } }
+            if i == 2 { Err(Boom) } else { Ok(()) }
         })
         .await
         .unwrap();
@@ -123,7 +139,7 @@ mod tests {
 
     #[tokio::test]
     async fn all_good_reports_nothing() {
-        let response = process_in_order(&batch(3), |_, _| async { Ok::<(), Boom>(()) }).await.unwrap();
+        let response = process_in_order(&batch(3), async |_, _| Ok::<(), Boom>(())).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
     }
 
@@ -132,9 +148,9 @@ mod tests {
         let mut event = batch(2);
         event.records[1].message_id = None;
         let mut calls = 0;
-        let result = process_in_order(&event, |_, _| {
+        let result = process_in_order(&event, async |_, _| {
             calls += 1;
-            async { Ok::<(), Boom>(()) }
+            Ok::<(), Boom>(())
         })
         .await;
         assert!(matches!(result, Err(BatchError::MissingMessageId(1))));

@@ -4,7 +4,9 @@
 //!
 //! Bands: `low` < 0.4 ≤ `medium` < 0.7 ≤ `high`. Routing follows the band
 //! (low → analytics, medium → product-backlog, high → recognition), except
-//! that bots always go to analytics.
+//! that bots always go to analytics. Reports (issues, discussions) are
+//! product feedback however strong, so their score stays below `high`:
+//! a well-written bug report becomes a ticket, not a recognition.
 
 use canonical_event::{Assessment, EventDraft, EventType, Reason, RoutingTarget, Signal};
 
@@ -12,6 +14,8 @@ pub const SCORING_VERSION: &str = "rules@1";
 
 pub const MEDIUM_AT: f64 = 0.4;
 pub const HIGH_AT: f64 = 0.7;
+/// The highest score a report can reach: the top of the medium band.
+pub const REPORT_CEILING: f64 = 0.69;
 
 /// Labels that mark a report as product feedback.
 const BUG_LABELS: &[&str] = &["bug", "type: bug", "kind/bug", "defect", "regression", "crash"];
@@ -49,6 +53,7 @@ pub fn assess(draft: &EventDraft) -> Assessment {
         if let Some(cue) = BUG_TEXT_CUES.iter().find(|cue| text.contains(*cue)) {
             score += add(&mut reasons, "text:bug_report_structure", 0.1, format!("mentions \"{cue}\""));
         }
+        score = score.min(REPORT_CEILING);
     }
     if draft.first_time_contributor && is_contribution(draft.event_type) {
         score += add(&mut reasons, "author:first_time", 0.05, "first contribution to this project".into());
@@ -90,8 +95,8 @@ fn base_weight(t: EventType) -> f64 {
         EventType::DiscussionAnswered => 0.75,
         EventType::PullRequestReviewed => 0.7,
         EventType::Sponsorship => 0.7,
-        EventType::IssueOpened => 0.5,
-        EventType::DiscussionOpened => 0.45,
+        EventType::IssueOpened => 0.45,
+        EventType::DiscussionOpened => 0.4,
         EventType::ReleasePublished => 0.3,
         EventType::IssueCommented | EventType::DiscussionCommented | EventType::ReplyPosted => 0.25,
         EventType::MessagePosted => 0.2,

@@ -29,7 +29,7 @@ fn labelled_bug_with_repro_steps_goes_to_the_backlog_with_its_reasons() {
     let a = assess(&d);
     assert_eq!(a.signal, Signal::Medium);
     assert_eq!(a.routing_target, RoutingTarget::ProductBacklog);
-    assert_eq!(a.signal_score, 0.75_f64.min(0.5 + 0.15 + 0.1));
+    assert_eq!(a.signal_score, 0.69, "0.45 + 0.15 + 0.1, held at the report ceiling");
     let rules: Vec<_> = a.reasons.iter().map(|r| r.rule.as_str()).collect();
     assert_eq!(rules, ["event:issue_opened", "label:bug", "text:bug_report_structure"]);
 }
@@ -80,5 +80,8 @@ proptest! {
         prop_assert_eq!(a.signal, band(a.signal_score));
         prop_assert!(!a.reasons.is_empty());
         prop_assert_eq!(a.scoring.as_str(), SCORING_VERSION);
+        if matches!(t, EventType::IssueOpened | EventType::DiscussionOpened) {
+            prop_assert!(a.routing_target != RoutingTarget::Recognition, "reports are feedback, not contributions");
+        }
     }
 }

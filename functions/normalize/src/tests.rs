@@ -1,0 +1,256 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use canonical_event::Actor;
+use community_aws::ports::Claim;
+use time::OffsetDateTime;
+
+use super::*;
+
+#[derive(Default)]
+struct MemoryLedger {
+    status: Mutex<HashMap<EventId, &'static str>>,
+    drops: Mutex<Vec<String>>,
+    fail_claims_for: Mutex<HashSet<EventId>>,
+}
+
+#[async_trait]
+impl EventLedger for MemoryLedger {
+    async fn claim(&self, id: &EventId, _now: OffsetDateTime) -> Result<Claim, AwsError> {
+        if self.fail_claims_for.lock().unwrap().contains(id) {
+            return Err(AwsError::retryable("PutItem", "ThrottlingException", "slow down"));
+        }
+        let mut status = self.status.lock().unwrap();
+        Ok(match status.get(id).copied() {
+            None => {
+                status.insert(*id, "pending");
+                Claim::New
+            }
+            Some("pending") => Claim::Unfinished,
+            Some(_) => Claim::Done,
+        })
+    }
+    async fn mark_emitted(&self, id: &EventId, _now: OffsetDateTime) -> Result<(), AwsError> {
+        self.status.lock().unwrap().insert(*id, "emitted");
+        Ok(())
+    }
+    async fn record_drop(&self, id: &EventId, rule: &str, _name: &str, _now: OffsetDateTime) -> Result<bool, AwsError> {
+        let mut status = self.status.lock().unwrap();
+        if status.contains_key(id) {
+            return Ok(false);
+        }
+        status.insert(*id, "dropped");
+        self.drops.lock().unwrap().push(rule.to_owned());
+        Ok(true)
+    }
+}
+
+struct MemoryIdentities;
+
+#[async_trait]
+impl IdentityStore for MemoryIdentities {
+    async fn resolve(&self, platform: Platform, actor: &Actor, _now: OffsetDateTime) -> Result<String, AwsError> {
+        Ok(community_aws::members::first_member_id(platform, &actor.platform_user_id))
+    }
+}
+
+#[derive(Default)]
+struct MemoryQueue {
+    sent: Mutex<Vec<OutgoingMessage>>,
+    /// Fail sends whose body contains this text.
+    fail_containing: Mutex<Option<String>>,
+}
+
+#[async_trait]
+impl MessageQueue for MemoryQueue {
+    async fn send(&self, message: &OutgoingMessage) -> Result<(), AwsError> {
+        if let Some(needle) = self.fail_containing.lock().unwrap().as_deref() {
+            if message.body.contains(needle) {
+                return Err(AwsError::retryable("SendMessage", "InternalError", "boom"));
+            }
+        }
+        self.sent.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+    async fn send_all(&self, messages: &[OutgoingMessage]) -> Vec<Result<(), AwsError>> {
+        let mut out = Vec::new();
+        for m in messages {
+            out.push(self.send(m).await);
+        }
+        out
+    }
+}
+
+struct Harness {
+    normalize: Normalize,
+    ledger: Arc<MemoryLedger>,
+    output: Arc<MemoryQueue>,
+    dead_letters: Arc<MemoryQueue>,
+}
+
+fn harness() -> Harness {
+    let ledger = Arc::new(MemoryLedger::default());
+    let output = Arc::new(MemoryQueue::default());
+    let dead_letters = Arc::new(MemoryQueue::default());
+    Harness {
+        normalize: Normalize {
+            ledger: ledger.clone(),
+            identities: Arc::new(MemoryIdentities),
+            output: output.clone(),
+            dead_letters: dead_letters.clone(),
+            clock: Arc::new(|| time::macros::datetime!(2026-11-23 12:00 UTC)),
+        },
+        ledger,
+        output,
+        dead_letters,
+    }
+}
+
+fn envelope(delivery: &str, event: &str, payload: &str) -> String {
+    format!(
+        r#"{{"v":1,"platform":"github","deliveryId":"{delivery}","eventName":"{event}","receivedAt":"2026-11-23T12:00:00Z","payload":{payload}}}"#
+    )
+}
+
+fn issue(n: u64, login: &str) -> String {
+    format!(
+        r#"{{"action":"opened","issue":{{"number":{n},"title":"Crash {n}","body":"Steps to reproduce: run","html_url":"https://github.com/o/r/issues/{n}","labels":[{{"name":"bug"}}],"user":{{"login":"{login}","id":{n}}},"created_at":"2026-11-20T10:00:00Z"}},"repository":{{"full_name":"o/r"}},"sender":{{"login":"{login}","id":{n}}}}}"#
+    )
+}
+
+fn record(id: &str, body: String) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(id.to_owned());
+    m.body = Some(body);
+    m.attributes.insert("MessageGroupId".into(), format!("group-{id}"));
+    m
+}
+
+fn batch(records: Vec<SqsMessage>) -> SqsEvent {
+    let mut e = SqsEvent::default();
+    e.records = records;
+    e
+}
+
+fn failures(r: &SqsBatchResponse) -> Vec<String> {
+    r.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+}
+
+fn emitted(h: &Harness) -> Vec<CanonicalEvent> {
+    h.output.sent.lock().unwrap().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+}
+
+#[tokio::test]
+async fn events_are_emitted_in_order_poison_is_dead_lettered_and_nothing_fails() {
+    let h = harness();
+    let response = h
+        .normalize
+        .handle(batch(vec![
+            record("a", envelope("d1", "issues", &issue(1, "alice"))),
+            record("b", "this is not an envelope".into()),
+            record("c", envelope("d3", "issues", &issue(3, "carol"))),
+        ]))
+        .await
+        .unwrap();
+    assert!(failures(&response).is_empty());
+    let events = emitted(&h);
+    assert_eq!(events.iter().map(|e| e.actor.handle.as_str()).collect::<Vec<_>>(), ["alice", "carol"]);
+    assert_eq!(events[0].routing_target, canonical_event::RoutingTarget::ProductBacklog);
+    assert!(!events[0].reasons.is_empty());
+    let sent = h.output.sent.lock().unwrap();
+    assert_eq!(sent[0].group_id, "group-a", "output keeps the source conversation's group");
+    assert_eq!(sent[0].deduplication_id, events[0].event_id.to_string());
+    let dead = h.dead_letters.sent.lock().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "this is not an envelope");
+    assert_eq!(dead[0].attributes["failedStage"], "normalize");
+    assert!(dead[0].attributes["failureReason"].contains("not an envelope"));
+}
+
+#[tokio::test]
+async fn a_redelivery_is_acknowledged_and_produces_nothing() {
+    let h = harness();
+    let first = batch(vec![record("a", envelope("d1", "issues", &issue(1, "alice")))]);
+    h.normalize.handle(first.clone()).await.unwrap();
+    let again = h.normalize.handle(first).await.unwrap();
+    assert!(failures(&again).is_empty());
+    assert_eq!(emitted(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn an_unfinished_claim_is_emitted_again() {
+    let h = harness();
+    let id = EventId::derive(Platform::Github, "d1", 0).unwrap();
+    h.ledger.status.lock().unwrap().insert(id, "pending");
+    h.normalize.handle(batch(vec![record("a", envelope("d1", "issues", &issue(1, "alice")))])).await.unwrap();
+    assert_eq!(emitted(&h).len(), 1);
+    assert_eq!(h.ledger.status.lock().unwrap()[&id], "emitted");
+}
+
+#[tokio::test]
+async fn a_retryable_failure_fails_that_record_and_every_later_one() {
+    let h = harness();
+    let stuck = EventId::derive(Platform::Github, "d2", 0).unwrap();
+    h.ledger.fail_claims_for.lock().unwrap().insert(stuck);
+    let response = h
+        .normalize
+        .handle(batch(vec![
+            record("a", envelope("d1", "issues", &issue(1, "alice"))),
+            record("b", envelope("d2", "issues", &issue(2, "bob"))),
+            record("c", envelope("d3", "issues", &issue(3, "carol"))),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(failures(&response), ["b", "c"]);
+    let events = emitted(&h);
+    assert_eq!(events.len(), 1, "only the record before the failure is emitted");
+    assert_eq!(events[0].actor.handle, "alice");
+}
+
+#[tokio::test]
+async fn an_emit_failure_fails_from_its_record_and_leaves_the_claim_unfinished() {
+    let h = harness();
+    *h.output.fail_containing.lock().unwrap() = Some("\"bob\"".into());
+    let response = h
+        .normalize
+        .handle(batch(vec![
+            record("a", envelope("d1", "issues", &issue(1, "alice"))),
+            record("b", envelope("d2", "issues", &issue(2, "bob"))),
+            record("c", envelope("d3", "issues", &issue(3, "carol"))),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(failures(&response), ["b", "c"]);
+    let status = h.ledger.status.lock().unwrap();
+    assert_eq!(status[&EventId::derive(Platform::Github, "d1", 0).unwrap()], "emitted");
+    assert_eq!(status[&EventId::derive(Platform::Github, "d2", 0).unwrap()], "pending");
+    assert_eq!(status[&EventId::derive(Platform::Github, "d3", 0).unwrap()], "pending", "c was sent but is retried: not marked");
+}
+
+#[tokio::test]
+async fn unmapped_events_are_dropped_by_rule_and_counted_once() {
+    let h = harness();
+    let public = record("a", envelope("d9", "public", r#"{"repository":{"full_name":"o/r"}}"#));
+    let response = h.normalize.handle(batch(vec![public.clone(), public])).await.unwrap();
+    assert!(failures(&response).is_empty());
+    assert!(emitted(&h).is_empty());
+    assert_eq!(*h.ledger.drops.lock().unwrap(), vec!["github.event_not_mapped".to_owned()]);
+}
+
+#[tokio::test]
+async fn a_supported_event_with_a_broken_payload_is_dead_lettered_with_its_reason() {
+    let h = harness();
+    let response = h.normalize.handle(batch(vec![record("a", envelope("d1", "issues", r#"{"action":"opened"}"#))])).await.unwrap();
+    assert!(failures(&response).is_empty());
+    let dead = h.dead_letters.sent.lock().unwrap();
+    assert!(dead[0].attributes["failureReason"].contains("lacks issue"), "{:?}", dead[0].attributes);
+}
+
+#[tokio::test]
+async fn when_the_dead_letter_queue_is_down_the_poison_record_is_retried() {
+    let h = harness();
+    *h.dead_letters.fail_containing.lock().unwrap() = Some("garbage".into());
+    let response = h.normalize.handle(batch(vec![record("a", "garbage".into())])).await.unwrap();
+    assert_eq!(failures(&response), ["a"]);
+}

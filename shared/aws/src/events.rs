@@ -1,0 +1,275 @@
+//! The events table: the hot time series of canonical events.
+//!
+//! Item = the canonical event's own attributes (via serde_dynamo, so `userId`
+//! and `eventType` are top-level and indexable) plus `day` (`YYYY-MM-DD`),
+//! `sortKey` (`<timestamp>#<eventId>`, sortable) and `expiresAt` (TTL).
+//! Indexes: `byMember` (userId, sortKey), `byType` (eventType, sortKey),
+//! `byDay` (day, sortKey). Reads skip items past `expiresAt` because DynamoDB
+//! deletes them only eventually.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use canonical_event::{day_of, rfc3339_utc, CanonicalEvent, RoutingTarget};
+use time::{Duration, OffsetDateTime};
+
+use crate::counters::{add_expression, day_key, names};
+use crate::members::member_key;
+use crate::ports::{EventStore, Recorded};
+use crate::AwsError;
+
+/// Where route's side effects go.
+#[derive(Debug, Clone)]
+pub struct RouteTables {
+    pub events: String,
+    pub counters: String,
+    pub outbox: String,
+    pub members: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoEventStore {
+    client: aws_sdk_dynamodb::Client,
+    tables: RouteTables,
+    retention: Duration,
+}
+
+impl DynamoEventStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, tables: RouteTables, retention_days: u32) -> DynamoEventStore {
+        DynamoEventStore { client, tables, retention: Duration::days(i64::from(retention_days)) }
+    }
+}
+
+fn build_error(e: impl std::fmt::Display) -> AwsError {
+    AwsError::permanent("TransactWriteItems", "Build", e.to_string())
+}
+
+pub fn sort_key(event: &CanonicalEvent) -> String {
+    format!("{}#{}", rfc3339_utc(event.timestamp), event.event_id)
+}
+
+/// The event's item, with the index and TTL attributes.
+pub fn event_item(event: &CanonicalEvent, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<HashMap<String, AttributeValue>, AwsError> {
+    let mut item: HashMap<String, AttributeValue> =
+        serde_dynamo::to_item(event).map_err(|e| AwsError::permanent("PutItem", "Serialize", e.to_string()))?;
+    item.insert("day".to_owned(), AttributeValue::S(event.day()));
+    item.insert("sortKey".to_owned(), AttributeValue::S(sort_key(event)));
+    item.insert("expiresAt".to_owned(), AttributeValue::N(expires_at.unix_timestamp().to_string()));
+    item.insert("storedAt".to_owned(), AttributeValue::S(rfc3339_utc(now)));
+    Ok(item)
+}
+
+/// Reads an item back into the canonical event (dropping storage-only attributes).
+pub fn event_from_item(mut item: HashMap<String, AttributeValue>) -> Result<CanonicalEvent, AwsError> {
+    for storage_only in ["day", "sortKey", "expiresAt", "storedAt"] {
+        item.remove(storage_only);
+    }
+    serde_dynamo::from_item(item).map_err(|e| AwsError::permanent("Query", "Deserialize", e.to_string()))
+}
+
+/// Whether a TransactWriteItems failure was the condition of item `index`.
+pub fn condition_failed_at<R>(error: &SdkError<TransactWriteItemsError, R>, index: usize) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .get(index)
+            .and_then(|r| r.code())
+            .is_some_and(|c| c == "ConditionalCheckFailed"),
+        _ => false,
+    }
+}
+
+pub fn any_condition_failed<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => e
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl EventStore for DynamoEventStore {
+    async fn record(&self, event: &CanonicalEvent, now: OffsetDateTime) -> Result<Recorded, AwsError> {
+        // Hot retention counts from arrival, so a late-arriving old event is
+        // still kept for the full window.
+        let expires_at = event.received_at.max(now) + self.retention;
+        let put_event = Put::builder()
+            .table_name(&self.tables.events)
+            .set_item(Some(event_item(event, expires_at, now)?))
+            .condition_expression("attribute_not_exists(eventId) OR expiresAt < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .build()
+            .map_err(build_error)?;
+
+        let mut counters = vec![
+            names::EVENTS.to_owned(),
+            names::target(event.routing_target.as_str()),
+            names::event_type(event.event_type.as_str()),
+            names::signal(event.signal.as_str()),
+            names::platform(event.platform.as_str()),
+        ];
+        if event.actor.is_bot {
+            counters.push(names::bots());
+        }
+        let (expression, counter_names) = add_expression(&counters);
+        let mut bump = Update::builder()
+            .table_name(&self.tables.counters)
+            .key("pk", AttributeValue::S(day_key(&event.day())))
+            .update_expression(expression)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()));
+        for (placeholder, counter) in counter_names {
+            bump = bump.expression_attribute_names(placeholder, counter);
+        }
+
+        let mut transaction = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_event).build())
+            .transact_items(TransactWriteItem::builder().update(bump.build().map_err(build_error)?).build());
+
+        match event.routing_target {
+            RoutingTarget::ProductBacklog => {
+                let ticket = crate::outbox::ticket_request(event, now);
+                let put_ticket = Put::builder()
+                    .table_name(&self.tables.outbox)
+                    .set_item(Some(ticket))
+                    .condition_expression("attribute_not_exists(eventId)")
+                    .build()
+                    .map_err(build_error)?;
+                transaction = transaction.transact_items(TransactWriteItem::builder().put(put_ticket).build());
+            }
+            RoutingTarget::Recognition => {
+                let contribution = Update::builder()
+                    .table_name(&self.tables.members)
+                    .key("pk", AttributeValue::S(member_key(&event.user_id)))
+                    .update_expression("ADD contributions :one, #byType :one SET lastContributionAt = :at, memberId = :member")
+                    .expression_attribute_names("#byType", format!("contributions:{}", event.event_type))
+                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                    .expression_attribute_values(":at", AttributeValue::S(rfc3339_utc(event.timestamp)))
+                    .expression_attribute_values(":member", AttributeValue::S(event.user_id.clone()))
+                    .build()
+                    .map_err(build_error)?;
+                transaction = transaction.transact_items(TransactWriteItem::builder().update(contribution).build());
+            }
+            RoutingTarget::Analytics | RoutingTarget::Review => {}
+        }
+
+        match transaction.send().await {
+            Ok(_) => Ok(Recorded::Stored),
+            Err(e) if condition_failed_at(&e, 0) => Ok(Recorded::Duplicate),
+            Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
+        }
+    }
+}
+
+/// Reads for the operator CLI and alerts.
+#[derive(Debug, Clone)]
+pub struct EventReader {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention_days: u32,
+}
+
+impl EventReader {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, retention_days: u32) -> EventReader {
+        EventReader { client, table: table.into(), retention_days }
+    }
+
+    /// Newest first, walking the by-day index back from today over the hot
+    /// retention window; expired items are skipped.
+    pub async fn recent(&self, limit: usize, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
+        let mut events = Vec::new();
+        for days_back in 0..=i64::from(self.retention_days) {
+            if events.len() >= limit {
+                break;
+            }
+            let day = day_of(now - Duration::days(days_back));
+            let mut start_key = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name("byDay")
+                    .key_condition_expression("#day = :day")
+                    .filter_expression("expiresAt > :now")
+                    .expression_attribute_names("#day", "day")
+                    .expression_attribute_values(":day", AttributeValue::S(day.clone()))
+                    .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+                    .scan_index_forward(false)
+                    .set_exclusive_start_key(start_key)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk("Query", e))?;
+                for item in output.items.unwrap_or_default() {
+                    if events.len() >= limit {
+                        break;
+                    }
+                    events.push(event_from_item(item)?);
+                }
+                start_key = output.last_evaluated_key;
+                if start_key.is_none() || events.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// One event by id, unless expired.
+    pub async fn get(&self, id: &str, now: OffsetDateTime) -> Result<Option<CanonicalEvent>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("eventId", AttributeValue::S(id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        let Some(item) = output.item else { return Ok(None) };
+        let expired = item
+            .get("expiresAt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .is_some_and(|at| at <= now.unix_timestamp());
+        if expired {
+            return Ok(None);
+        }
+        event_from_item(item).map(Some)
+    }
+
+    /// A member's events, newest first (by the byMember index), unexpired.
+    pub async fn by_member(&self, member_id: &str, limit: i32, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
+        self.query_index("byMember", "userId", member_id, limit, now).await
+    }
+
+    /// Events of one type, newest first (by the byType index), unexpired.
+    pub async fn by_type(&self, event_type: &str, limit: i32, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
+        self.query_index("byType", "eventType", event_type, limit, now).await
+    }
+
+    async fn query_index(&self, index: &str, key: &str, value: &str, limit: i32, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#k = :v")
+            .filter_expression("expiresAt > :now")
+            .expression_attribute_names("#k", key)
+            .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
+            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("Query", e))?;
+        output.items.unwrap_or_default().into_iter().map(event_from_item).collect()
+    }
+}

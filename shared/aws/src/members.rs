@@ -1,0 +1,180 @@
+//! Members and their platform identities in one table:
+//! `pk = IDENTITY#<platform>#<platformUserId>` → `memberId`, and
+//! `pk = MEMBER#<memberId>` → the member's profile and contribution counters.
+//!
+//! A first-seen identity gets a deterministic member id (UUID v5 of the
+//! identity), and both items are created in one transaction guarded by
+//! `attribute_not_exists`, so two concurrent first sightings agree.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use canonical_event::{rfc3339_utc, Actor, Platform};
+use time::OffsetDateTime;
+
+use crate::ports::IdentityStore;
+use crate::AwsError;
+
+pub fn identity_key(platform: Platform, platform_user_id: &str) -> String {
+    format!("IDENTITY#{platform}#{platform_user_id}")
+}
+
+pub fn member_key(member_id: &str) -> String {
+    format!("MEMBER#{member_id}")
+}
+
+/// The id a member gets when first seen through this identity.
+pub fn first_member_id(platform: Platform, platform_user_id: &str) -> String {
+    // Reuse the event-id derivation (UUID v5 over a fixed namespace) with a
+    // distinct "delivery" so member ids never collide with event ids.
+    match canonical_event::EventId::derive(platform, &format!("member\u{1f}{platform_user_id}"), 0) {
+        Ok(id) => id.to_string(),
+        Err(_) => format!("{platform}-{platform_user_id}"),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoMembers {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoMembers {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoMembers {
+        DynamoMembers { client, table: table.into() }
+    }
+
+    async fn lookup(&self, key: &str) -> Result<Option<String>, AwsError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+        Ok(output.item.and_then(|item| item.get("memberId").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    fn put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, AwsError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| AwsError::permanent("TransactWriteItems", "Build", e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+#[async_trait]
+impl IdentityStore for DynamoMembers {
+    async fn resolve(&self, platform: Platform, actor: &Actor, now: OffsetDateTime) -> Result<String, AwsError> {
+        let identity = identity_key(platform, &actor.platform_user_id);
+        if let Some(member_id) = self.lookup(&identity).await? {
+            return Ok(member_id);
+        }
+        let member_id = first_member_id(platform, &actor.platform_user_id);
+        let seen = rfc3339_utc(now);
+        let identity_item = HashMap::from([
+            ("pk".to_owned(), s(identity.clone())),
+            ("kind".to_owned(), s("identity")),
+            ("memberId".to_owned(), s(member_id.clone())),
+            ("platform".to_owned(), s(platform.as_str())),
+            ("platformUserId".to_owned(), s(actor.platform_user_id.clone())),
+            ("handle".to_owned(), s(actor.handle.clone())),
+            ("firstSeenAt".to_owned(), s(seen.clone())),
+        ]);
+        let mut member_item = HashMap::from([
+            ("pk".to_owned(), s(member_key(&member_id))),
+            ("kind".to_owned(), s("member")),
+            ("memberId".to_owned(), s(member_id.clone())),
+            ("handle".to_owned(), s(actor.handle.clone())),
+            ("isBot".to_owned(), AttributeValue::Bool(actor.is_bot)),
+            ("identities".to_owned(), AttributeValue::Ss(vec![format!("{platform}:{}", actor.platform_user_id)])),
+            ("firstSeenAt".to_owned(), s(seen)),
+        ]);
+        if let Some(name) = &actor.display_name {
+            member_item.insert("displayName".to_owned(), s(name.clone()));
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(self.put(identity_item)?)
+            .transact_items(self.put(member_item)?)
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(member_id, platform = platform.as_str(), "new member");
+                Ok(member_id)
+            }
+            // Someone else created it first (or the member item exists from a
+            // merge): the identity item is now the truth.
+            Err(e) if crate::events::any_condition_failed(&e) => self
+                .lookup(&identity)
+                .await?
+                .ok_or_else(|| AwsError::retryable("TransactWriteItems", "IdentityRace", "identity vanished after a conflicting create")),
+            Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
+        }
+    }
+}
+
+/// A member as the CLI lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberRow {
+    pub member_id: String,
+    pub handle: String,
+    pub identities: Vec<String>,
+    pub is_bot: bool,
+    pub contributions: i64,
+    pub first_seen_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_contribution_at: Option<String>,
+}
+
+/// All members (not identities), most contributions first.
+pub async fn list(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<MemberRow>, AwsError> {
+    let mut rows = Vec::new();
+    let mut start = None;
+    loop {
+        let output = client
+            .scan()
+            .table_name(table)
+            .filter_expression("begins_with(pk, :member)")
+            .expression_attribute_values(":member", AttributeValue::S("MEMBER#".into()))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("Scan", e))?;
+        for item in output.items.unwrap_or_default() {
+            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+            rows.push(MemberRow {
+                member_id: text("memberId").unwrap_or_default(),
+                handle: text("handle").unwrap_or_default(),
+                identities: item.get("identities").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
+                is_bot: item.get("isBot").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+                contributions: item
+                    .get("contributions")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                first_seen_at: text("firstSeenAt").unwrap_or_default(),
+                last_contribution_at: text("lastContributionAt"),
+            });
+        }
+        start = output.last_evaluated_key;
+        if start.is_none() {
+            break;
+        }
+    }
+    rows.sort_by(|a, b| b.contributions.cmp(&a.contributions).then(a.handle.cmp(&b.handle)));
+    Ok(rows)
+}

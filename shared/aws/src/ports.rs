@@ -1,0 +1,98 @@
+//! The small traits handlers depend on. Each says what the handler needs, not
+//! how AWS provides it, so tests can put a fault in front of the real adapter.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use canonical_event::{Actor, CanonicalEvent, EventId, Platform};
+use secrecy::SecretString;
+use time::OffsetDateTime;
+
+use crate::AwsError;
+
+/// One message for a FIFO queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMessage {
+    pub group_id: String,
+    pub deduplication_id: String,
+    pub body: String,
+    /// String message attributes (e.g. the reason a message was dead-lettered).
+    pub attributes: BTreeMap<String, String>,
+}
+
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    async fn send(&self, message: &OutgoingMessage) -> Result<(), AwsError>;
+    /// Sends up to any number of messages in batches of ten; the result has one
+    /// entry per message, in order.
+    async fn send_all(&self, messages: &[OutgoingMessage]) -> Vec<Result<(), AwsError>>;
+}
+
+#[async_trait]
+pub trait SecretSource: Send + Sync {
+    /// The decrypted value of a SecureString parameter.
+    async fn secret(&self, name: &str) -> Result<SecretString, AwsError>;
+}
+
+/// What the ledger already knew about an event id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// First sight: go ahead.
+    New,
+    /// Claimed earlier but never confirmed emitted (a crash in between):
+    /// emit again; downstream is idempotent on the event id.
+    Unfinished,
+    /// Already emitted or dropped: acknowledge and do nothing.
+    Done,
+}
+
+#[async_trait]
+pub trait EventLedger: Send + Sync {
+    async fn claim(&self, id: &EventId, now: OffsetDateTime) -> Result<Claim, AwsError>;
+    async fn mark_emitted(&self, id: &EventId, now: OffsetDateTime) -> Result<(), AwsError>;
+    /// Records a deliberate drop exactly once and counts it by rule for the day.
+    /// Returns false when the drop was already recorded.
+    async fn record_drop(&self, id: &EventId, rule: &str, name: &str, now: OffsetDateTime) -> Result<bool, AwsError>;
+}
+
+#[async_trait]
+pub trait IdentityStore: Send + Sync {
+    /// The member id of (platform, actor.platformUserId), creating the member on first sight.
+    async fn resolve(&self, platform: Platform, actor: &Actor, now: OffsetDateTime) -> Result<String, AwsError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Stored,
+    Duplicate,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Stores the event, bumps the daily counters and performs the routing
+    /// target's bookkeeping in one transaction: all of it happens exactly once
+    /// per event id, or none of it.
+    async fn record(&self, event: &CanonicalEvent, now: OffsetDateTime) -> Result<Recorded, AwsError>;
+}
+
+#[async_trait]
+pub trait CounterReader: Send + Sync {
+    /// The counters of one UTC day (`YYYY-MM-DD`), by counter name.
+    async fn day(&self, day: &str) -> Result<BTreeMap<String, i64>, AwsError>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueDepth {
+    pub visible: i64,
+    pub in_flight: i64,
+}
+
+#[async_trait]
+pub trait QueueStats: Send + Sync {
+    async fn depth(&self, queue_url: &str) -> Result<QueueDepth, AwsError>;
+}
+
+#[async_trait]
+pub trait Notifier: Send + Sync {
+    async fn notify(&self, text: &str) -> Result<(), AwsError>;
+}

@@ -1,0 +1,55 @@
+//! Slack incoming webhooks (`POST {"text": …}` to a secret URL).
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::ports::Notifier;
+use crate::AwsError;
+
+#[derive(Debug, Clone)]
+pub struct SlackWebhook {
+    http: reqwest::Client,
+    url: SecretString,
+}
+
+impl SlackWebhook {
+    pub fn new(http: reqwest::Client, url: SecretString) -> SlackWebhook {
+        SlackWebhook { http, url }
+    }
+}
+
+#[async_trait]
+impl Notifier for SlackWebhook {
+    async fn notify(&self, text: &str) -> Result<(), AwsError> {
+        let response = self
+            .http
+            .post(self.url.expose_secret())
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            // Never include the error's URL: it is the secret.
+            .map_err(|e| AwsError::retryable("SlackWebhook", "Transport", e.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let code = status.as_u16().to_string();
+        if status.as_u16() == 429 || status.is_server_error() {
+            Err(AwsError::retryable("SlackWebhook", &code, "Slack did not accept the message yet"))
+        } else {
+            Err(AwsError::permanent("SlackWebhook", &code, "Slack rejected the message"))
+        }
+    }
+}
+
+/// Logs instead of posting, when no webhook is configured.
+#[derive(Debug, Clone, Default)]
+pub struct LogNotifier;
+
+#[async_trait]
+impl Notifier for LogNotifier {
+    async fn notify(&self, text: &str) -> Result<(), AwsError> {
+        tracing::info!(summary = text, "alert summary (no Slack webhook configured)");
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! SQS FIFO queues.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
+
+use crate::ports::{MessageQueue, OutgoingMessage, QueueDepth, QueueStats};
+use crate::AwsError;
+
+/// SendMessageBatch takes at most ten entries.
+const BATCH_LIMIT: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> SqsQueue {
+        SqsQueue { client, url: url.into() }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+fn attributes(
+    message: &OutgoingMessage,
+) -> Result<Option<std::collections::HashMap<String, MessageAttributeValue>>, AwsError> {
+    if message.attributes.is_empty() {
+        return Ok(None);
+    }
+    let mut map = std::collections::HashMap::new();
+    for (name, value) in &message.attributes {
+        let attribute = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value(value)
+            .build()
+            .map_err(|e| AwsError::permanent("SendMessage", "Build", e.to_string()))?;
+        map.insert(name.clone(), attribute);
+    }
+    Ok(Some(map))
+}
+
+#[async_trait]
+impl MessageQueue for SqsQueue {
+    async fn send(&self, message: &OutgoingMessage) -> Result<(), AwsError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_group_id(&message.group_id)
+            .message_deduplication_id(&message.deduplication_id)
+            .message_body(&message.body)
+            .set_message_attributes(attributes(message)?)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("SendMessage", e))?;
+        Ok(())
+    }
+
+    async fn send_all(&self, messages: &[OutgoingMessage]) -> Vec<Result<(), AwsError>> {
+        let mut results: Vec<Result<(), AwsError>> = Vec::with_capacity(messages.len());
+        for chunk in messages.chunks(BATCH_LIMIT) {
+            results.extend(self.send_chunk(chunk).await);
+        }
+        results
+    }
+}
+
+impl SqsQueue {
+    async fn send_chunk(&self, chunk: &[OutgoingMessage]) -> Vec<Result<(), AwsError>> {
+        let mut entries = Vec::with_capacity(chunk.len());
+        for (i, message) in chunk.iter().enumerate() {
+            let entry = attributes(message).and_then(|attrs| {
+                SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_group_id(&message.group_id)
+                    .message_deduplication_id(&message.deduplication_id)
+                    .message_body(&message.body)
+                    .set_message_attributes(attrs)
+                    .build()
+                    .map_err(|e| AwsError::permanent("SendMessageBatch", "Build", e.to_string()))
+            });
+            match entry {
+                Ok(entry) => entries.push(entry),
+                Err(e) => return chunk.iter().map(|_| Err(e.clone())).collect(),
+            }
+        }
+        let output = match self
+            .client
+            .send_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) => {
+                let error = AwsError::from_sdk("SendMessageBatch", e);
+                return chunk.iter().map(|_| Err(error.clone())).collect();
+            }
+        };
+        let mut results: Vec<Result<(), AwsError>> = chunk.iter().map(|_| Ok(())).collect();
+        for failed in output.failed() {
+            if let Some(slot) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+                let error = if failed.sender_fault() {
+                    AwsError::permanent("SendMessageBatch", failed.code(), failed.message().unwrap_or(""))
+                } else {
+                    AwsError::retryable("SendMessageBatch", failed.code(), failed.message().unwrap_or(""))
+                };
+                *slot = Err(error);
+            }
+        }
+        results
+    }
+}
+
+#[async_trait]
+impl QueueStats for aws_sdk_sqs::Client {
+    async fn depth(&self, queue_url: &str) -> Result<QueueDepth, AwsError> {
+        let output = self
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("GetQueueAttributes", e))?;
+        let read = |name: QueueAttributeName| -> i64 {
+            output
+                .attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            visible: read(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: read(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+        })
+    }
+}
+
+/// Dead-letters a record that can never be processed (see [`dead_letter`])
+/// and logs why.
+pub async fn send_dead_letter(
+    queue: &dyn MessageQueue,
+    stage: &str,
+    source_message_id: &str,
+    group_id: &str,
+    body: &str,
+    reason: &str,
+) -> Result<(), AwsError> {
+    queue.send(&dead_letter(stage, source_message_id, group_id, body, reason)).await?;
+    tracing::error!(stage, message_id = source_message_id, reason, "record dead-lettered: it can never be processed");
+    Ok(())
+}
+
+/// A dead letter for a record that can never be processed: the original body
+/// with the reason as message attributes, so an operator can read why and
+/// redrive it after a fix. The deduplication id is derived from the source
+/// message id, so a retried dead-lettering does not duplicate it.
+pub fn dead_letter(
+    stage: &str,
+    source_message_id: &str,
+    group_id: &str,
+    body: &str,
+    reason: &str,
+) -> OutgoingMessage {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(format!("{stage}\u{1f}{source_message_id}").as_bytes()));
+    OutgoingMessage {
+        group_id: group_id.to_owned(),
+        deduplication_id: digest,
+        body: body.to_owned(),
+        attributes: std::collections::BTreeMap::from([
+            ("failedStage".to_owned(), stage.to_owned()),
+            // SQS attribute values are limited; a reason is a sentence, not a dump.
+            ("failureReason".to_owned(), reason.chars().take(1000).collect()),
+            ("sourceMessageId".to_owned(), source_message_id.to_owned()),
+        ]),
+    }
+}
