@@ -1,0 +1,134 @@
+//! `devstack`: the local stack behind `make dev` (see the README).
+#![allow(clippy::print_stdout)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use devstack::{fixtures, secrets::DevSecrets, stack, template::Template, Stack, StackOptions};
+
+#[derive(Parser)]
+#[command(about = "The community-events pipeline on the local AWS emulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Provision the stack, serve POST /webhooks/{platform}, run normalize and
+    /// route from their queues and alert on an interval, until Ctrl-C.
+    Up {
+        #[arg(long, default_value = "community-dev")]
+        stack_name: String,
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Post the events/ fixtures and show what each became.
+        #[arg(long)]
+        demo: bool,
+        /// Seconds between alert sweeps.
+        #[arg(long, default_value_t = 30)]
+        alert_interval: u64,
+        /// Stop after the demo instead of serving.
+        #[arg(long)]
+        exit_after_demo: bool,
+    },
+    /// Create the stack's queues, tables and secret parameters and print
+    /// every function's environment (dotenv), e.g. for `cargo lambda watch`.
+    Provision {
+        #[arg(long, default_value = "community-dev")]
+        stack_name: String,
+    },
+    /// Regenerate events/ from events/payloads (or --check that it is current).
+    Fixtures {
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    lambda_kit::telemetry::init();
+    let cli = Cli::parse();
+    let root = devstack::repo_root();
+    match cli.command {
+        Command::Fixtures { check } => {
+            let files = fixtures::generate(&root, &DevSecrets::default())?;
+            if check {
+                let stale = fixtures::stale(&root, &files);
+                if !stale.is_empty() {
+                    return Err(format!("stale fixtures (run `make fixtures`): {}", stale.join(", ")).into());
+                }
+                println!("{} fixture files are current", files.len());
+            } else {
+                fixtures::write(&root, &files)?;
+                println!("wrote {} fixture files", files.len());
+            }
+        }
+        Command::Provision { stack_name } => {
+            let template = Template::load(&root.join("template.yaml"))?;
+            let sdk = devstack::sdk_config().await;
+            let stack = Stack::start(&template, &sdk, StackOptions::new(stack_name)).await?;
+            let mut merged = std::collections::BTreeMap::new();
+            for environment in stack.provisioned.environments.values() {
+                merged.extend(environment.clone());
+            }
+            for (k, v) in merged {
+                println!("{k}={v}");
+            }
+        }
+        Command::Up { stack_name, port, demo, alert_interval, exit_after_demo } => {
+            let template = Template::load(&root.join("template.yaml"))?;
+            let sdk = devstack::sdk_config().await;
+            let stack = Arc::new(Stack::start(&template, &sdk, StackOptions::new(stack_name.clone())).await?);
+            println!("stack {stack_name} provisioned on {}", std::env::var("AWS_ENDPOINT_URL").unwrap_or_default());
+
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            println!("webhooks: POST http://127.0.0.1:{port}/webhooks/github");
+            let server = tokio::spawn(axum::serve(listener, devstack::http::router(stack.clone())).into_future());
+            // The pollers and the alert sweep run in this task (not spawned):
+            // the handlers' futures borrow the stack and need no 'static bound.
+            let background = async {
+                tokio::join!(pump_forever(&stack), alert_forever(&stack, Duration::from_secs(alert_interval.max(1))));
+            };
+            let foreground = async {
+                if demo {
+                    devstack::demo::run(&stack, &root, port).await?;
+                }
+                if !(demo && exit_after_demo) {
+                    println!("\nserving until Ctrl-C …");
+                    tokio::signal::ctrl_c().await?;
+                }
+                Ok::<(), Box<dyn std::error::Error>>(())
+            };
+            let outcome = tokio::select! {
+                result = foreground => result,
+                () = background => Ok(()),
+            };
+            server.abort();
+            outcome?;
+            println!("stopped");
+        }
+    }
+    Ok(())
+}
+
+async fn pump_forever(stack: &Stack) {
+    loop {
+        if let Err(error) = stack.pump_once().await {
+            tracing::warn!(error = %error, "event-source poll failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+}
+
+async fn alert_forever(stack: &Stack, every: Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if let Err(error) = stack.alert.handle().await {
+            tracing::warn!(function = stack::ALERT, error = %error, "alert sweep failed");
+        }
+    }
+}
