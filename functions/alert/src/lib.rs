@@ -8,11 +8,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use community_aws::AwsError;
 use community_aws::counters::names;
 use community_aws::ports::{CounterReader, Notifier, QueueDepth, QueueStats};
-use community_aws::AwsError;
-use lambda_kit::config::{self, ConfigError, Lookup};
 use lambda_kit::Clock;
+use lambda_kit::config::{self, ConfigError, Lookup};
 use serde::Serialize;
 
 #[derive(Debug, Clone)]
@@ -64,21 +64,40 @@ pub struct Summary {
 impl Summary {
     /// The Slack text: short, one fact per line.
     pub fn text(&self) -> String {
-        let mut lines = vec![format!("*Community events for {}*: {} stored, {} dropped by rule", self.day, self.events, self.dropped)];
+        let mut lines = vec![format!(
+            "*Community events for {}*: {} stored, {} dropped by rule",
+            self.day, self.events, self.dropped
+        )];
         if !self.by_routing_target.is_empty() {
-            let targets: Vec<String> = self.by_routing_target.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let targets: Vec<String> = self
+                .by_routing_target
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             lines.push(format!("Routing: {}", targets.join(", ")));
         }
         if !self.by_event_type.is_empty() {
             let mut types: Vec<(&String, &i64)> = self.by_event_type.iter().collect();
             types.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-            let top: Vec<String> = types.iter().take(5).map(|(k, v)| format!("{k} {v}")).collect();
+            let top: Vec<String> = types
+                .iter()
+                .take(5)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             lines.push(format!("Top types: {}", top.join(", ")));
         }
         let waiting: i64 = self.dead_letters.values().sum();
         if waiting > 0 {
-            let queues: Vec<String> = self.dead_letters.iter().filter(|(_, v)| **v > 0).map(|(k, v)| format!("{k} {v}")).collect();
-            lines.push(format!(":warning: Dead letters waiting: {}", queues.join(", ")));
+            let queues: Vec<String> = self
+                .dead_letters
+                .iter()
+                .filter(|(_, v)| **v > 0)
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            lines.push(format!(
+                ":warning: Dead letters waiting: {}",
+                queues.join(", ")
+            ));
         } else {
             lines.push("Dead-letter queues: empty".to_owned());
         }
@@ -99,29 +118,50 @@ pub struct Alert {
 
 impl std::fmt::Debug for Alert {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Alert").field("dead_letter_queue_urls", &self.dead_letter_queue_urls).finish_non_exhaustive()
+        f.debug_struct("Alert")
+            .field("dead_letter_queue_urls", &self.dead_letter_queue_urls)
+            .finish_non_exhaustive()
     }
 }
 
 impl Alert {
-    pub async fn from_clients(config: &Config, clients: &community_aws::Clients, clock: Clock) -> Result<Alert, AlertError> {
+    pub async fn from_clients(
+        config: &Config,
+        clients: &community_aws::Clients,
+        clock: Clock,
+    ) -> Result<Alert, AlertError> {
         use community_aws::ports::SecretSource;
         let (notifier, posts): (Arc<dyn Notifier>, bool) = match &config.slack_webhook_url_param {
             Some(param) => {
                 let url = community_aws::ssm::SsmSecrets::new(clients.ssm.clone())
                     .secret(param)
                     .await
-                    .map_err(|source| AlertError::Secret { param: param.clone(), source })?;
+                    .map_err(|source| AlertError::Secret {
+                        param: param.clone(),
+                        source,
+                    })?;
                 let http = reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
                     .build()
-                    .map_err(|e| AlertError::Notify(AwsError::permanent("HttpClient", "Build", e.to_string())))?;
-                (Arc::new(community_aws::slack::SlackWebhook::new(http, url)), true)
+                    .map_err(|e| {
+                        AlertError::Notify(AwsError::permanent(
+                            "HttpClient",
+                            "Build",
+                            e.to_string(),
+                        ))
+                    })?;
+                (
+                    Arc::new(community_aws::slack::SlackWebhook::new(http, url)),
+                    true,
+                )
             }
             None => (Arc::new(community_aws::slack::LogNotifier), false),
         };
         Ok(Alert {
-            counters: Arc::new(community_aws::counters::DynamoCounters::new(clients.dynamodb.clone(), &config.counters_table)),
+            counters: Arc::new(community_aws::counters::DynamoCounters::new(
+                clients.dynamodb.clone(),
+                &config.counters_table,
+            )),
             queues: Arc::new(clients.sqs.clone()),
             dead_letter_queue_urls: config.dead_letter_queue_urls.clone(),
             notifier,
@@ -143,10 +183,16 @@ impl Alert {
             notified: false,
         };
         for url in &self.dead_letter_queue_urls {
-            let QueueDepth { visible, in_flight } = self.queues.depth(url).await.map_err(AlertError::Read)?;
-            summary.dead_letters.insert(queue_name(url).to_owned(), visible + in_flight);
+            let QueueDepth { visible, in_flight } =
+                self.queues.depth(url).await.map_err(AlertError::Read)?;
+            summary
+                .dead_letters
+                .insert(queue_name(url).to_owned(), visible + in_flight);
         }
-        self.notifier.notify(&summary.text()).await.map_err(AlertError::Notify)?;
+        self.notifier
+            .notify(&summary.text())
+            .await
+            .map_err(AlertError::Notify)?;
         summary.notified = self.posts;
         tracing::info!(
             day = summary.day.as_str(),

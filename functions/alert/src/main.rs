@@ -1,4 +1,4 @@
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -8,8 +8,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let alert = alert::Alert::from_clients(&config, &clients, lambda_kit::system_clock()).await?;
     let alert = &alert;
     // Any schedule payload (EventBridge rule or Scheduler) triggers one sweep.
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| async move {
-        alert.handle().await.map_err(lambda_runtime::Error::from)
-    }))
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            alert.handle().await.map_err(lambda_runtime::Error::from)
+        },
+    ))
     .await
 }

@@ -19,7 +19,14 @@ struct Depths;
 #[async_trait]
 impl QueueStats for Depths {
     async fn depth(&self, url: &str) -> Result<QueueDepth, AwsError> {
-        Ok(if url.ends_with("raw-events-dlq.fifo") { QueueDepth { visible: 2, in_flight: 1 } } else { QueueDepth::default() })
+        Ok(if url.ends_with("raw-events-dlq.fifo") {
+            QueueDepth {
+                visible: 2,
+                in_flight: 1,
+            }
+        } else {
+            QueueDepth::default()
+        })
     }
 }
 
@@ -48,7 +55,10 @@ async fn summarises_counters_and_dead_letters_and_notifies_once() {
     let alert = Alert {
         counters: Arc::new(FixedCounters(counters)),
         queues: Arc::new(Depths),
-        dead_letter_queue_urls: vec!["http://x/1/s-raw-events-dlq.fifo".into(), "http://x/1/s-normalized-events-dlq.fifo".into()],
+        dead_letter_queue_urls: vec![
+            "http://x/1/s-raw-events-dlq.fifo".into(),
+            "http://x/1/s-normalized-events-dlq.fifo".into(),
+        ],
         notifier: notifier.clone(),
         posts: true,
         clock: Arc::new(|| time::macros::datetime!(2026-11-23 18:00 UTC)),

@@ -13,8 +13,8 @@ use aws_lambda_events::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use canonical_event::Platform;
 use community_aws::ports::{MessageQueue, OutgoingMessage, SecretSource};
-use lambda_kit::config::{self, ConfigError, Lookup};
 use lambda_kit::Clock;
+use lambda_kit::config::{self, ConfigError, Lookup};
 use platforms::{Accepted, Rejection};
 use secrecy::SecretString;
 
@@ -39,7 +39,11 @@ impl Config {
     pub fn from_lookup(source: &dyn Lookup) -> Result<Config, ConfigError> {
         let enabled = config::list(source, "ENABLED_PLATFORMS");
         let mut enabled_platforms = Vec::new();
-        for name in if enabled.is_empty() { vec!["github".to_owned()] } else { enabled } {
+        for name in if enabled.is_empty() {
+            vec!["github".to_owned()]
+        } else {
+            enabled
+        } {
             let platform = Platform::parse(&name).ok_or_else(|| ConfigError::Invalid {
                 name: "ENABLED_PLATFORMS",
                 why: format!("unknown platform `{name}`"),
@@ -55,7 +59,12 @@ impl Config {
         Ok(Config {
             raw_events_queue_url: config::required(source, "RAW_EVENTS_QUEUE_URL")?,
             github_secret_param: config::required(source, "GITHUB_WEBHOOK_SECRET_PARAM")?,
-            max_body_bytes: config::number(source, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024..=MAX_BODY_LIMIT)?,
+            max_body_bytes: config::number(
+                source,
+                "MAX_BODY_BYTES",
+                DEFAULT_MAX_BODY_BYTES,
+                1024..=MAX_BODY_LIMIT,
+            )?,
             enabled_platforms,
         })
     }
@@ -66,7 +75,10 @@ pub enum InitError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("could not load the webhook secret {param}: {source}")]
-    Secret { param: String, source: community_aws::AwsError },
+    Secret {
+        param: String,
+        source: community_aws::AwsError,
+    },
     #[error("webhook secret parameter {0} is empty")]
     EmptySecret(String),
 }
@@ -82,7 +94,9 @@ pub struct Ingest {
 impl std::fmt::Debug for Ingest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Secrets are deliberately not printed.
-        f.debug_struct("Ingest").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Ingest")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,18 +111,36 @@ impl Ingest {
         let secret = secrets
             .secret(&config.github_secret_param)
             .await
-            .map_err(|source| InitError::Secret { param: config.github_secret_param.clone(), source })?;
+            .map_err(|source| InitError::Secret {
+                param: config.github_secret_param.clone(),
+                source,
+            })?;
         let github_secrets = community_aws::ssm::split_rotated(&secret);
         if github_secrets.is_empty() {
             return Err(InitError::EmptySecret(config.github_secret_param.clone()));
         }
-        tracing::info!(active_github_secrets = github_secrets.len(), "webhook secrets loaded");
-        Ok(Ingest { config, github_secrets, queue, clock })
+        tracing::info!(
+            active_github_secrets = github_secrets.len(),
+            "webhook secrets loaded"
+        );
+        Ok(Ingest {
+            config,
+            github_secrets,
+            queue,
+            clock,
+        })
     }
 
     /// Wires the real adapters from SDK clients.
-    pub async fn from_clients(config: Config, clients: &community_aws::Clients, clock: Clock) -> Result<Ingest, InitError> {
-        let queue = Arc::new(community_aws::sqs::SqsQueue::new(clients.sqs.clone(), config.raw_events_queue_url.clone()));
+    pub async fn from_clients(
+        config: Config,
+        clients: &community_aws::Clients,
+        clock: Clock,
+    ) -> Result<Ingest, InitError> {
+        let queue = Arc::new(community_aws::sqs::SqsQueue::new(
+            clients.sqs.clone(),
+            config.raw_events_queue_url.clone(),
+        ));
         let secrets = community_aws::ssm::SsmSecrets::new(clients.ssm.clone());
         Ingest::load(config, &secrets, queue, clock).await
     }
@@ -117,13 +149,20 @@ impl Ingest {
         match self.process(&request).await {
             Ok(outcome) => outcome,
             Err(refusal) => {
-                tracing::warn!(status = refusal.status, code = refusal.code, "webhook refused");
+                tracing::warn!(
+                    status = refusal.status,
+                    code = refusal.code,
+                    "webhook refused"
+                );
                 refusal.into_response()
             }
         }
     }
 
-    async fn process(&self, request: &ApiGatewayV2httpRequest) -> Result<ApiGatewayV2httpResponse, Refusal> {
+    async fn process(
+        &self,
+        request: &ApiGatewayV2httpRequest,
+    ) -> Result<ApiGatewayV2httpResponse, Refusal> {
         if request.request_context.http.method != aws_lambda_events::http::Method::POST {
             return Err(Refusal::new(405, "method_not_allowed"));
         }
@@ -136,7 +175,11 @@ impl Ingest {
         let accepted = match platform {
             Platform::Github => platforms::github::accept(
                 &self.github_secrets,
-                &platforms::github::Delivery { header: lookup, body: &body, received_at: (self.clock)() },
+                &platforms::github::Delivery {
+                    header: lookup,
+                    body: &body,
+                    received_at: (self.clock)(),
+                },
             ),
             // Config refuses platforms without a verifier, so this is unreachable in practice.
             _ => return Err(Refusal::new(404, "unknown_platform")),
@@ -173,7 +216,8 @@ impl Ingest {
                 );
                 Ok(json_response(
                     202,
-                    serde_json::json!({ "status": "accepted", "deliveryId": message.delivery_id }).to_string(),
+                    serde_json::json!({ "status": "accepted", "deliveryId": message.delivery_id })
+                        .to_string(),
                 ))
             }
         }
@@ -183,13 +227,17 @@ impl Ingest {
 /// `{platform}` from the route's path parameters, else from the raw path
 /// (the local stack and direct invokes may not set path parameters).
 fn platform_of(request: &ApiGatewayV2httpRequest) -> Option<Platform> {
-    let name = request.path_parameters.get("platform").cloned().or_else(|| {
-        request
-            .raw_path
-            .as_deref()
-            .and_then(|p| p.trim_end_matches('/').rsplit_once("/webhooks/"))
-            .map(|(_, name)| name.to_owned())
-    })?;
+    let name = request
+        .path_parameters
+        .get("platform")
+        .cloned()
+        .or_else(|| {
+            request
+                .raw_path
+                .as_deref()
+                .and_then(|p| p.trim_end_matches('/').rsplit_once("/webhooks/"))
+                .map(|(_, name)| name.to_owned())
+        })?;
     Platform::parse(&name)
 }
 
@@ -230,7 +278,10 @@ impl Refusal {
     }
 
     fn into_response(self) -> ApiGatewayV2httpResponse {
-        json_response(i64::from(self.status), serde_json::json!({ "error": self.code }).to_string())
+        json_response(
+            i64::from(self.status),
+            serde_json::json!({ "error": self.code }).to_string(),
+        )
     }
 }
 

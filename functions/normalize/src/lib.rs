@@ -1,7 +1,8 @@
 //! normalize: `raw-events.fifo` → `normalized-events.fifo`.
 //!
 //! adapt → resolve identity → dedupe → score → emit, one record at a time in
-//! order; the batch's events are emitted together (SendMessageBatch) and a
+//! order (see `lambda_kit::fifo` for what a failure does to the rest of the
+//! batch); the batch's events are emitted together (SendMessageBatch) and a
 //! record counts as done only when its events are on the queue.
 //!
 //! Exactly-once, in two halves: the ledger claims each event id before it is
@@ -14,11 +15,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use canonical_event::{CanonicalEvent, EventId, Platform};
-use community_aws::ports::{Claim, EventLedger, IdentityStore, MessageQueue, OutgoingMessage};
 use community_aws::AwsError;
+use community_aws::ports::{Claim, EventLedger, IdentityStore, MessageQueue, OutgoingMessage};
+use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
 use lambda_kit::fifo::{self, BatchError, Failure};
-use lambda_kit::Clock;
 use platforms::{Adapted, Envelope};
 
 pub const STAGE: &str = "normalize";
@@ -105,7 +106,11 @@ struct Tally {
 }
 
 impl Normalize {
-    pub fn from_clients(config: &Config, clients: &community_aws::Clients, clock: Clock) -> Normalize {
+    pub fn from_clients(
+        config: &Config,
+        clients: &community_aws::Clients,
+        clock: Clock,
+    ) -> Normalize {
         use community_aws::{ledger::DynamoLedger, members::DynamoMembers, sqs::SqsQueue};
         Normalize {
             ledger: Arc::new(DynamoLedger::new(
@@ -114,9 +119,18 @@ impl Normalize {
                 &config.counters_table,
                 config.ledger_ttl_days,
             )),
-            identities: Arc::new(DynamoMembers::new(clients.dynamodb.clone(), &config.members_table)),
-            output: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.normalized_events_queue_url)),
-            dead_letters: Arc::new(SqsQueue::new(clients.sqs.clone(), &config.raw_events_dlq_url)),
+            identities: Arc::new(DynamoMembers::new(
+                clients.dynamodb.clone(),
+                &config.members_table,
+            )),
+            output: Arc::new(SqsQueue::new(
+                clients.sqs.clone(),
+                &config.normalized_events_queue_url,
+            )),
+            dead_letters: Arc::new(SqsQueue::new(
+                clients.sqs.clone(),
+                &config.raw_events_dlq_url,
+            )),
             clock,
         }
     }
@@ -124,49 +138,46 @@ impl Normalize {
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
         let mut pending: Vec<Pending> = Vec::new();
         let mut tally = Tally::default();
-        let mut failed_at = fifo::first_failure(&event, async |position, record| {
-            self.record(position, record, &mut pending, &mut tally).await
+        let mut failures = fifo::run_in_order(&event, async |position, record| {
+            self.record(position, record, &mut pending, &mut tally)
+                .await
         })
         .await?;
 
-        // Emit everything the processed records produced, in order.
+        // Emit everything the processed records produced, in order. A failed
+        // send fails its record (and the rest of its group); their events stay
+        // claimed-but-unfinished and are re-sent on redelivery.
         let messages: Vec<OutgoingMessage> = pending.iter().map(|p| p.message.clone()).collect();
         let results = self.output.send_all(&messages).await;
-        let now = (self.clock)();
-        for (item, result) in pending.iter().zip(results) {
-            if failed_at.is_some_and(|f| item.position >= f) {
-                // A record at or after the first failure goes back to the queue
-                // anyway; its events stay claimed-but-unfinished and are re-sent.
-                continue;
-            }
-            match result {
-                Ok(()) => {
-                    tally.emitted += 1;
-                    if let Err(error) = self.ledger.mark_emitted(&item.event_id, now).await {
-                        // The event is on the queue; an unfinished claim only means a
-                        // redelivery would emit it again, which route deduplicates.
-                        tracing::warn!(event_id = %item.event_id, error = %error, "could not mark event emitted");
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(event_id = %item.event_id, position = item.position, error = %error, "emit failed");
-                    failed_at = Some(failed_at.map_or(item.position, |f| f.min(item.position)));
-                }
+        for (item, result) in pending.iter().zip(&results) {
+            if let Err(error) = result {
+                tracing::warn!(event_id = %item.event_id, position = item.position, error = %error, "emit failed");
+                failures.fail(item.position);
             }
         }
+        let now = (self.clock)();
+        for (item, result) in pending.iter().zip(results) {
+            if result.is_err() || failures.contains(item.position) {
+                continue;
+            }
+            tally.emitted += 1;
+            if let Err(error) = self.ledger.mark_emitted(&item.event_id, now).await {
+                // The event is on the queue; an unfinished claim only means a
+                // redelivery would emit it again, which route deduplicates.
+                tracing::warn!(event_id = %item.event_id, error = %error, "could not mark event emitted");
+            }
+        }
+        let response = failures.response();
         tracing::info!(
             records = event.records.len(),
             emitted = tally.emitted,
             duplicates = tally.duplicates,
             dropped = tally.dropped,
             dead_lettered = tally.dead_lettered,
-            failed_from = failed_at,
+            failed = response.batch_item_failures.len(),
             "batch normalized"
         );
-        Ok(match failed_at {
-            Some(position) => fifo::fail_from(&event, position),
-            None => SqsBatchResponse::default(),
-        })
+        Ok(response)
     }
 
     /// One raw record: dead-letter it if it can never work, otherwise claim,
@@ -199,7 +210,11 @@ impl Normalize {
         let envelope = Envelope::decode(body).map_err(|e| NormalizeError::Poison(e.to_string()))?;
         let adapted = match envelope.platform {
             Platform::Github => platforms::github::adapt(&envelope),
-            other => return Err(NormalizeError::Poison(format!("no adapter for platform {other}"))),
+            other => {
+                return Err(NormalizeError::Poison(format!(
+                    "no adapter for platform {other}"
+                )));
+            }
         }
         .map_err(|e| NormalizeError::Poison(e.to_string()))?;
 
@@ -237,7 +252,10 @@ impl Normalize {
                 }
                 Claim::New => {}
             }
-            let user_id = self.identities.resolve(draft.platform, &draft.actor, now).await?;
+            let user_id = self
+                .identities
+                .resolve(draft.platform, &draft.actor, now)
+                .await?;
             let assessment = signal::assess(&draft);
             let event = CanonicalEvent::assemble(draft, user_id, assessment);
             let body = serde_json::to_string(&event)

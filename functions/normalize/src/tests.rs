@@ -19,7 +19,11 @@ struct MemoryLedger {
 impl EventLedger for MemoryLedger {
     async fn claim(&self, id: &EventId, _now: OffsetDateTime) -> Result<Claim, AwsError> {
         if self.fail_claims_for.lock().unwrap().contains(id) {
-            return Err(AwsError::retryable("PutItem", "ThrottlingException", "slow down"));
+            return Err(AwsError::retryable(
+                "PutItem",
+                "ThrottlingException",
+                "slow down",
+            ));
         }
         let mut status = self.status.lock().unwrap();
         Ok(match status.get(id).copied() {
@@ -35,7 +39,13 @@ impl EventLedger for MemoryLedger {
         self.status.lock().unwrap().insert(*id, "emitted");
         Ok(())
     }
-    async fn record_drop(&self, id: &EventId, rule: &str, _name: &str, _now: OffsetDateTime) -> Result<bool, AwsError> {
+    async fn record_drop(
+        &self,
+        id: &EventId,
+        rule: &str,
+        _name: &str,
+        _now: OffsetDateTime,
+    ) -> Result<bool, AwsError> {
         let mut status = self.status.lock().unwrap();
         if status.contains_key(id) {
             return Ok(false);
@@ -50,8 +60,16 @@ struct MemoryIdentities;
 
 #[async_trait]
 impl IdentityStore for MemoryIdentities {
-    async fn resolve(&self, platform: Platform, actor: &Actor, _now: OffsetDateTime) -> Result<String, AwsError> {
-        Ok(community_aws::members::first_member_id(platform, &actor.platform_user_id))
+    async fn resolve(
+        &self,
+        platform: Platform,
+        actor: &Actor,
+        _now: OffsetDateTime,
+    ) -> Result<String, AwsError> {
+        Ok(community_aws::members::first_member_id(
+            platform,
+            &actor.platform_user_id,
+        ))
     }
 }
 
@@ -65,10 +83,10 @@ struct MemoryQueue {
 #[async_trait]
 impl MessageQueue for MemoryQueue {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), AwsError> {
-        if let Some(needle) = self.fail_containing.lock().unwrap().as_deref() {
-            if message.body.contains(needle) {
-                return Err(AwsError::retryable("SendMessage", "InternalError", "boom"));
-            }
+        if let Some(needle) = self.fail_containing.lock().unwrap().as_deref()
+            && message.body.contains(needle)
+        {
+            return Err(AwsError::retryable("SendMessage", "InternalError", "boom"));
         }
         self.sent.lock().unwrap().push(message.clone());
         Ok(())
@@ -120,10 +138,15 @@ fn issue(n: u64, login: &str) -> String {
 }
 
 fn record(id: &str, body: String) -> SqsMessage {
+    record_in(id, &format!("group-{id}"), body)
+}
+
+fn record_in(id: &str, group: &str, body: String) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(id.to_owned());
     m.body = Some(body);
-    m.attributes.insert("MessageGroupId".into(), format!("group-{id}"));
+    m.attributes
+        .insert("MessageGroupId".into(), group.to_owned());
     m
 }
 
@@ -134,11 +157,20 @@ fn batch(records: Vec<SqsMessage>) -> SqsEvent {
 }
 
 fn failures(r: &SqsBatchResponse) -> Vec<String> {
-    r.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect()
+    r.batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
 }
 
 fn emitted(h: &Harness) -> Vec<CanonicalEvent> {
-    h.output.sent.lock().unwrap().iter().map(|m| serde_json::from_str(&m.body).unwrap()).collect()
+    h.output
+        .sent
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| serde_json::from_str(&m.body).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -155,11 +187,23 @@ async fn events_are_emitted_in_order_poison_is_dead_lettered_and_nothing_fails()
         .unwrap();
     assert!(failures(&response).is_empty());
     let events = emitted(&h);
-    assert_eq!(events.iter().map(|e| e.actor.handle.as_str()).collect::<Vec<_>>(), ["alice", "carol"]);
-    assert_eq!(events[0].routing_target, canonical_event::RoutingTarget::ProductBacklog);
+    assert_eq!(
+        events
+            .iter()
+            .map(|e| e.actor.handle.as_str())
+            .collect::<Vec<_>>(),
+        ["alice", "carol"]
+    );
+    assert_eq!(
+        events[0].routing_target,
+        canonical_event::RoutingTarget::ProductBacklog
+    );
     assert!(!events[0].reasons.is_empty());
     let sent = h.output.sent.lock().unwrap();
-    assert_eq!(sent[0].group_id, "group-a", "output keeps the source conversation's group");
+    assert_eq!(
+        sent[0].group_id, "group-a",
+        "output keeps the source conversation's group"
+    );
     assert_eq!(sent[0].deduplication_id, events[0].event_id.to_string());
     let dead = h.dead_letters.sent.lock().unwrap();
     assert_eq!(dead.len(), 1);
@@ -171,7 +215,10 @@ async fn events_are_emitted_in_order_poison_is_dead_lettered_and_nothing_fails()
 #[tokio::test]
 async fn a_redelivery_is_acknowledged_and_produces_nothing() {
     let h = harness();
-    let first = batch(vec![record("a", envelope("d1", "issues", &issue(1, "alice")))]);
+    let first = batch(vec![record(
+        "a",
+        envelope("d1", "issues", &issue(1, "alice")),
+    )]);
     h.normalize.handle(first.clone()).await.unwrap();
     let again = h.normalize.handle(first).await.unwrap();
     assert!(failures(&again).is_empty());
@@ -183,74 +230,157 @@ async fn an_unfinished_claim_is_emitted_again() {
     let h = harness();
     let id = EventId::derive(Platform::Github, "d1", 0).unwrap();
     h.ledger.status.lock().unwrap().insert(id, "pending");
-    h.normalize.handle(batch(vec![record("a", envelope("d1", "issues", &issue(1, "alice")))])).await.unwrap();
+    h.normalize
+        .handle(batch(vec![record(
+            "a",
+            envelope("d1", "issues", &issue(1, "alice")),
+        )]))
+        .await
+        .unwrap();
     assert_eq!(emitted(&h).len(), 1);
     assert_eq!(h.ledger.status.lock().unwrap()[&id], "emitted");
 }
 
 #[tokio::test]
-async fn a_retryable_failure_fails_that_record_and_every_later_one() {
+async fn a_retryable_failure_fails_that_record_and_the_rest_of_its_group_only() {
     let h = harness();
     let stuck = EventId::derive(Platform::Github, "d2", 0).unwrap();
     h.ledger.fail_claims_for.lock().unwrap().insert(stuck);
     let response = h
         .normalize
         .handle(batch(vec![
-            record("a", envelope("d1", "issues", &issue(1, "alice"))),
-            record("b", envelope("d2", "issues", &issue(2, "bob"))),
-            record("c", envelope("d3", "issues", &issue(3, "carol"))),
+            record_in(
+                "a",
+                "thread-1",
+                envelope("d1", "issues", &issue(1, "alice")),
+            ),
+            record_in("b", "thread-2", envelope("d2", "issues", &issue(2, "bob"))),
+            record_in(
+                "c",
+                "thread-2",
+                envelope("d3", "issues", &issue(3, "carol")),
+            ),
+            record_in("d", "thread-3", envelope("d4", "issues", &issue(4, "dave"))),
         ]))
         .await
         .unwrap();
     assert_eq!(failures(&response), ["b", "c"]);
-    let events = emitted(&h);
-    assert_eq!(events.len(), 1, "only the record before the failure is emitted");
-    assert_eq!(events[0].actor.handle, "alice");
+    let handles: Vec<String> = emitted(&h).into_iter().map(|e| e.actor.handle).collect();
+    assert_eq!(
+        handles,
+        ["alice", "dave"],
+        "c waits behind b in its group; d's group carries on"
+    );
+    assert!(
+        !h.ledger
+            .status
+            .lock()
+            .unwrap()
+            .contains_key(&EventId::derive(Platform::Github, "d3", 0).unwrap()),
+        "c was not processed"
+    );
 }
 
 #[tokio::test]
-async fn an_emit_failure_fails_from_its_record_and_leaves_the_claim_unfinished() {
+async fn an_emit_failure_fails_its_record_and_group_and_leaves_the_claim_unfinished() {
     let h = harness();
     *h.output.fail_containing.lock().unwrap() = Some("\"bob\"".into());
     let response = h
         .normalize
         .handle(batch(vec![
-            record("a", envelope("d1", "issues", &issue(1, "alice"))),
-            record("b", envelope("d2", "issues", &issue(2, "bob"))),
-            record("c", envelope("d3", "issues", &issue(3, "carol"))),
+            record_in(
+                "a",
+                "thread-1",
+                envelope("d1", "issues", &issue(1, "alice")),
+            ),
+            record_in("b", "thread-2", envelope("d2", "issues", &issue(2, "bob"))),
+            record_in(
+                "c",
+                "thread-2",
+                envelope("d3", "issues", &issue(3, "carol")),
+            ),
+            record_in("d", "thread-3", envelope("d4", "issues", &issue(4, "dave"))),
         ]))
         .await
         .unwrap();
     assert_eq!(failures(&response), ["b", "c"]);
     let status = h.ledger.status.lock().unwrap();
-    assert_eq!(status[&EventId::derive(Platform::Github, "d1", 0).unwrap()], "emitted");
-    assert_eq!(status[&EventId::derive(Platform::Github, "d2", 0).unwrap()], "pending");
-    assert_eq!(status[&EventId::derive(Platform::Github, "d3", 0).unwrap()], "pending", "c was sent but is retried: not marked");
+    let of = |d: &str| status[&EventId::derive(Platform::Github, d, 0).unwrap()];
+    assert_eq!(of("d1"), "emitted");
+    assert_eq!(of("d2"), "pending");
+    assert_eq!(
+        of("d3"),
+        "pending",
+        "c was sent but goes back with its group: not marked"
+    );
+    assert_eq!(of("d4"), "emitted");
+}
+
+#[tokio::test]
+async fn records_without_a_group_stop_at_the_first_failure() {
+    let h = harness();
+    h.ledger
+        .fail_claims_for
+        .lock()
+        .unwrap()
+        .insert(EventId::derive(Platform::Github, "d1", 0).unwrap());
+    let mut a = record("a", envelope("d1", "issues", &issue(1, "alice")));
+    let mut b = record("b", envelope("d2", "issues", &issue(2, "bob")));
+    a.attributes.clear();
+    b.attributes.clear();
+    let response = h.normalize.handle(batch(vec![a, b])).await.unwrap();
+    assert_eq!(failures(&response), ["a", "b"]);
+    assert!(emitted(&h).is_empty());
 }
 
 #[tokio::test]
 async fn unmapped_events_are_dropped_by_rule_and_counted_once() {
     let h = harness();
-    let public = record("a", envelope("d9", "public", r#"{"repository":{"full_name":"o/r"}}"#));
-    let response = h.normalize.handle(batch(vec![public.clone(), public])).await.unwrap();
+    let public = record(
+        "a",
+        envelope("d9", "public", r#"{"repository":{"full_name":"o/r"}}"#),
+    );
+    let response = h
+        .normalize
+        .handle(batch(vec![public.clone(), public]))
+        .await
+        .unwrap();
     assert!(failures(&response).is_empty());
     assert!(emitted(&h).is_empty());
-    assert_eq!(*h.ledger.drops.lock().unwrap(), vec!["github.event_not_mapped".to_owned()]);
+    assert_eq!(
+        *h.ledger.drops.lock().unwrap(),
+        vec!["github.event_not_mapped".to_owned()]
+    );
 }
 
 #[tokio::test]
 async fn a_supported_event_with_a_broken_payload_is_dead_lettered_with_its_reason() {
     let h = harness();
-    let response = h.normalize.handle(batch(vec![record("a", envelope("d1", "issues", r#"{"action":"opened"}"#))])).await.unwrap();
+    let response = h
+        .normalize
+        .handle(batch(vec![record(
+            "a",
+            envelope("d1", "issues", r#"{"action":"opened"}"#),
+        )]))
+        .await
+        .unwrap();
     assert!(failures(&response).is_empty());
     let dead = h.dead_letters.sent.lock().unwrap();
-    assert!(dead[0].attributes["failureReason"].contains("lacks issue"), "{:?}", dead[0].attributes);
+    assert!(
+        dead[0].attributes["failureReason"].contains("lacks issue"),
+        "{:?}",
+        dead[0].attributes
+    );
 }
 
 #[tokio::test]
 async fn when_the_dead_letter_queue_is_down_the_poison_record_is_retried() {
     let h = harness();
     *h.dead_letters.fail_containing.lock().unwrap() = Some("garbage".into());
-    let response = h.normalize.handle(batch(vec![record("a", "garbage".into())])).await.unwrap();
+    let response = h
+        .normalize
+        .handle(batch(vec![record("a", "garbage".into())]))
+        .await
+        .unwrap();
     assert_eq!(failures(&response), ["a"]);
 }

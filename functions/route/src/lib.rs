@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use canonical_event::CanonicalEvent;
-use community_aws::ports::{EventStore, MessageQueue, Recorded};
 use community_aws::AwsError;
+use community_aws::ports::{EventStore, MessageQueue, Recorded};
+use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
 use lambda_kit::fifo::{self, BatchError, Failure};
-use lambda_kit::Clock;
 
 pub const STAGE: &str = "route";
 
@@ -79,9 +79,11 @@ impl std::fmt::Debug for Route {
 
 /// Decodes and checks one record's body.
 pub fn decode(body: &str) -> Result<CanonicalEvent, RouteError> {
-    let event: CanonicalEvent =
-        serde_json::from_str(body).map_err(|e| RouteError::Poison(format!("not a canonical event: {e}")))?;
-    event.validate().map_err(|e| RouteError::Poison(e.to_string()))?;
+    let event: CanonicalEvent = serde_json::from_str(body)
+        .map_err(|e| RouteError::Poison(format!("not a canonical event: {e}")))?;
+    event
+        .validate()
+        .map_err(|e| RouteError::Poison(e.to_string()))?;
     Ok(event)
 }
 
@@ -95,7 +97,11 @@ impl Route {
             members: config.members_table.clone(),
         };
         Route {
-            store: Arc::new(DynamoEventStore::new(clients.dynamodb.clone(), tables, config.hot_retention_days)),
+            store: Arc::new(DynamoEventStore::new(
+                clients.dynamodb.clone(),
+                tables,
+                config.hot_retention_days,
+            )),
             dead_letters: Arc::new(community_aws::sqs::SqsQueue::new(
                 clients.sqs.clone(),
                 &config.normalized_events_dlq_url,
@@ -123,7 +129,9 @@ impl Route {
                 signal = event.signal.as_str(),
                 "event routed"
             ),
-            Recorded::Duplicate => tracing::info!(event_id = %event.event_id, "duplicate event acknowledged"),
+            Recorded::Duplicate => {
+                tracing::info!(event_id = %event.event_id, "duplicate event acknowledged")
+            }
         }
         Ok(())
     }

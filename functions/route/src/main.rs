@@ -1,5 +1,5 @@
 use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{service_fn, LambdaEvent};
+use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
@@ -9,7 +9,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let route = route::Route::from_clients(&config, &clients, lambda_kit::system_clock());
     let route = &route;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        route.handle(event.payload).await.map_err(lambda_runtime::Error::from)
+        route
+            .handle(event.payload)
+            .await
+            .map_err(lambda_runtime::Error::from)
     }))
     .await
 }

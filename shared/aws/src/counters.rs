@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::ports::CounterReader;
 use crate::AwsError;
+use crate::ports::CounterReader;
 
 pub fn day_key(day: &str) -> String {
     format!("DAY#{day}")
@@ -57,7 +57,10 @@ pub struct DynamoCounters {
 
 impl DynamoCounters {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoCounters {
-        DynamoCounters { client, table: table.into() }
+        DynamoCounters {
+            client,
+            table: table.into(),
+        }
     }
 }
 

@@ -28,11 +28,21 @@ impl AwsError {
     }
 
     pub fn retryable(operation: &'static str, code: &str, message: impl Into<String>) -> AwsError {
-        AwsError { kind: ErrorKind::Retryable, operation, code: code.to_owned(), message: message.into() }
+        AwsError {
+            kind: ErrorKind::Retryable,
+            operation,
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 
     pub fn permanent(operation: &'static str, code: &str, message: impl Into<String>) -> AwsError {
-        AwsError { kind: ErrorKind::Permanent, operation, code: code.to_owned(), message: message.into() }
+        AwsError {
+            kind: ErrorKind::Permanent,
+            operation,
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// Classifies any SDK error by its error code.
@@ -51,7 +61,12 @@ impl AwsError {
                 } else {
                     ErrorKind::Retryable
                 };
-                AwsError { kind, operation, code, message }
+                AwsError {
+                    kind,
+                    operation,
+                    code,
+                    message,
+                }
             }
             // Timeouts, connection failures and unreadable responses are transient.
             other => AwsError::retryable(operation, "Transport", format!("{other}")),

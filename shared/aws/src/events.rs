@@ -13,13 +13,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use canonical_event::{day_of, rfc3339_utc, CanonicalEvent, RoutingTarget};
+use canonical_event::{CanonicalEvent, RoutingTarget, day_of, rfc3339_utc};
 use time::{Duration, OffsetDateTime};
 
+use crate::AwsError;
 use crate::counters::{add_expression, day_key, names};
 use crate::members::member_key;
 use crate::ports::{EventStore, Recorded};
-use crate::AwsError;
 
 /// Where route's side effects go.
 #[derive(Debug, Clone)]
@@ -38,8 +38,16 @@ pub struct DynamoEventStore {
 }
 
 impl DynamoEventStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, tables: RouteTables, retention_days: u32) -> DynamoEventStore {
-        DynamoEventStore { client, tables, retention: Duration::days(i64::from(retention_days)) }
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        tables: RouteTables,
+        retention_days: u32,
+    ) -> DynamoEventStore {
+        DynamoEventStore {
+            client,
+            tables,
+            retention: Duration::days(i64::from(retention_days)),
+        }
     }
 }
 
@@ -52,22 +60,32 @@ pub fn sort_key(event: &CanonicalEvent) -> String {
 }
 
 /// The event's item, with the index and TTL attributes.
-pub fn event_item(event: &CanonicalEvent, expires_at: OffsetDateTime, now: OffsetDateTime) -> Result<HashMap<String, AttributeValue>, AwsError> {
-    let mut item: HashMap<String, AttributeValue> =
-        serde_dynamo::to_item(event).map_err(|e| AwsError::permanent("PutItem", "Serialize", e.to_string()))?;
+pub fn event_item(
+    event: &CanonicalEvent,
+    expires_at: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<HashMap<String, AttributeValue>, AwsError> {
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(event)
+        .map_err(|e| AwsError::permanent("PutItem", "Serialize", e.to_string()))?;
     item.insert("day".to_owned(), AttributeValue::S(event.day()));
     item.insert("sortKey".to_owned(), AttributeValue::S(sort_key(event)));
-    item.insert("expiresAt".to_owned(), AttributeValue::N(expires_at.unix_timestamp().to_string()));
+    item.insert(
+        "expiresAt".to_owned(),
+        AttributeValue::N(expires_at.unix_timestamp().to_string()),
+    );
     item.insert("storedAt".to_owned(), AttributeValue::S(rfc3339_utc(now)));
     Ok(item)
 }
 
 /// Reads an item back into the canonical event (dropping storage-only attributes).
-pub fn event_from_item(mut item: HashMap<String, AttributeValue>) -> Result<CanonicalEvent, AwsError> {
+pub fn event_from_item(
+    mut item: HashMap<String, AttributeValue>,
+) -> Result<CanonicalEvent, AwsError> {
     for storage_only in ["day", "sortKey", "expiresAt", "storedAt"] {
         item.remove(storage_only);
     }
-    serde_dynamo::from_item(item).map_err(|e| AwsError::permanent("Query", "Deserialize", e.to_string()))
+    serde_dynamo::from_item(item)
+        .map_err(|e| AwsError::permanent("Query", "Deserialize", e.to_string()))
 }
 
 /// Whether a TransactWriteItems failure was the condition of item `index`.
@@ -94,7 +112,11 @@ pub fn any_condition_failed<R>(error: &SdkError<TransactWriteItemsError, R>) -> 
 
 #[async_trait]
 impl EventStore for DynamoEventStore {
-    async fn record(&self, event: &CanonicalEvent, now: OffsetDateTime) -> Result<Recorded, AwsError> {
+    async fn record(
+        &self,
+        event: &CanonicalEvent,
+        now: OffsetDateTime,
+    ) -> Result<Recorded, AwsError> {
         // Hot retention counts from arrival, so a late-arriving old event is
         // still kept for the full window.
         let expires_at = event.received_at.max(now) + self.retention;
@@ -102,7 +124,10 @@ impl EventStore for DynamoEventStore {
             .table_name(&self.tables.events)
             .set_item(Some(event_item(event, expires_at, now)?))
             .condition_expression("attribute_not_exists(eventId) OR expiresAt < :now")
-            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
             .build()
             .map_err(build_error)?;
 
@@ -130,7 +155,11 @@ impl EventStore for DynamoEventStore {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(put_event).build())
-            .transact_items(TransactWriteItem::builder().update(bump.build().map_err(build_error)?).build());
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(bump.build().map_err(build_error)?)
+                    .build(),
+            );
 
         match event.routing_target {
             RoutingTarget::ProductBacklog => {
@@ -141,7 +170,8 @@ impl EventStore for DynamoEventStore {
                     .condition_expression("attribute_not_exists(eventId)")
                     .build()
                     .map_err(build_error)?;
-                transaction = transaction.transact_items(TransactWriteItem::builder().put(put_ticket).build());
+                transaction = transaction
+                    .transact_items(TransactWriteItem::builder().put(put_ticket).build());
             }
             RoutingTarget::Recognition => {
                 let contribution = Update::builder()
@@ -154,7 +184,8 @@ impl EventStore for DynamoEventStore {
                     .expression_attribute_values(":member", AttributeValue::S(event.user_id.clone()))
                     .build()
                     .map_err(build_error)?;
-                transaction = transaction.transact_items(TransactWriteItem::builder().update(contribution).build());
+                transaction = transaction
+                    .transact_items(TransactWriteItem::builder().update(contribution).build());
             }
             RoutingTarget::Analytics | RoutingTarget::Review => {}
         }
@@ -176,13 +207,25 @@ pub struct EventReader {
 }
 
 impl EventReader {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, retention_days: u32) -> EventReader {
-        EventReader { client, table: table.into(), retention_days }
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        retention_days: u32,
+    ) -> EventReader {
+        EventReader {
+            client,
+            table: table.into(),
+            retention_days,
+        }
     }
 
     /// Newest first, walking the by-day index back from today over the hot
     /// retention window; expired items are skipped.
-    pub async fn recent(&self, limit: usize, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
+    pub async fn recent(
+        &self,
+        limit: usize,
+        now: OffsetDateTime,
+    ) -> Result<Vec<CanonicalEvent>, AwsError> {
         let mut events = Vec::new();
         for days_back in 0..=i64::from(self.retention_days) {
             if events.len() >= limit {
@@ -200,7 +243,10 @@ impl EventReader {
                     .filter_expression("expiresAt > :now")
                     .expression_attribute_names("#day", "day")
                     .expression_attribute_values(":day", AttributeValue::S(day.clone()))
-                    .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+                    .expression_attribute_values(
+                        ":now",
+                        AttributeValue::N(now.unix_timestamp().to_string()),
+                    )
                     .scan_index_forward(false)
                     .set_exclusive_start_key(start_key)
                     .send()
@@ -222,7 +268,11 @@ impl EventReader {
     }
 
     /// One event by id, unless expired.
-    pub async fn get(&self, id: &str, now: OffsetDateTime) -> Result<Option<CanonicalEvent>, AwsError> {
+    pub async fn get(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<CanonicalEvent>, AwsError> {
         let output = self
             .client
             .get_item()
@@ -232,7 +282,9 @@ impl EventReader {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        let Some(item) = output.item else { return Ok(None) };
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
         let expired = item
             .get("expiresAt")
             .and_then(|v| v.as_n().ok())
@@ -245,16 +297,35 @@ impl EventReader {
     }
 
     /// A member's events, newest first (by the byMember index), unexpired.
-    pub async fn by_member(&self, member_id: &str, limit: i32, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
-        self.query_index("byMember", "userId", member_id, limit, now).await
+    pub async fn by_member(
+        &self,
+        member_id: &str,
+        limit: i32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<CanonicalEvent>, AwsError> {
+        self.query_index("byMember", "userId", member_id, limit, now)
+            .await
     }
 
     /// Events of one type, newest first (by the byType index), unexpired.
-    pub async fn by_type(&self, event_type: &str, limit: i32, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
-        self.query_index("byType", "eventType", event_type, limit, now).await
+    pub async fn by_type(
+        &self,
+        event_type: &str,
+        limit: i32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<CanonicalEvent>, AwsError> {
+        self.query_index("byType", "eventType", event_type, limit, now)
+            .await
     }
 
-    async fn query_index(&self, index: &str, key: &str, value: &str, limit: i32, now: OffsetDateTime) -> Result<Vec<CanonicalEvent>, AwsError> {
+    async fn query_index(
+        &self,
+        index: &str,
+        key: &str,
+        value: &str,
+        limit: i32,
+        now: OffsetDateTime,
+    ) -> Result<Vec<CanonicalEvent>, AwsError> {
         let output = self
             .client
             .query()
@@ -264,12 +335,20 @@ impl EventReader {
             .filter_expression("expiresAt > :now")
             .expression_attribute_names("#k", key)
             .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
-            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
             .scan_index_forward(false)
             .limit(limit)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("Query", e))?;
-        output.items.unwrap_or_default().into_iter().map(event_from_item).collect()
+        output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(event_from_item)
+            .collect()
     }
 }

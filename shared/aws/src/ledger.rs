@@ -9,12 +9,12 @@
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use canonical_event::{day_of, rfc3339_utc, EventId};
+use canonical_event::{EventId, day_of, rfc3339_utc};
 use time::{Duration, OffsetDateTime};
 
+use crate::AwsError;
 use crate::counters::{add_expression, day_key, names};
 use crate::ports::{Claim, EventLedger};
-use crate::AwsError;
 
 #[derive(Debug, Clone)]
 pub struct DynamoLedger {
@@ -39,12 +39,20 @@ impl DynamoLedger {
         }
     }
 
-    fn item(&self, id: &EventId, status: &str, now: OffsetDateTime) -> std::collections::HashMap<String, AttributeValue> {
+    fn item(
+        &self,
+        id: &EventId,
+        status: &str,
+        now: OffsetDateTime,
+    ) -> std::collections::HashMap<String, AttributeValue> {
         std::collections::HashMap::from([
             ("eventId".to_owned(), AttributeValue::S(id.to_string())),
             ("status".to_owned(), AttributeValue::S(status.to_owned())),
             ("claimedAt".to_owned(), AttributeValue::S(rfc3339_utc(now))),
-            ("expiresAt".to_owned(), AttributeValue::N((now + self.ttl).unix_timestamp().to_string())),
+            (
+                "expiresAt".to_owned(),
+                AttributeValue::N((now + self.ttl).unix_timestamp().to_string()),
+            ),
         ])
     }
 
@@ -58,7 +66,9 @@ impl DynamoLedger {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        let Some(item) = output.item else { return Ok(None) };
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
         if is_expired(&item, now) {
             return Ok(None);
         }
@@ -69,7 +79,10 @@ impl DynamoLedger {
 /// Claimable: absent, or present but past its TTL.
 const CLAIMABLE: &str = "attribute_not_exists(eventId) OR expiresAt < :now";
 
-fn is_expired(item: &std::collections::HashMap<String, AttributeValue>, now: OffsetDateTime) -> bool {
+fn is_expired(
+    item: &std::collections::HashMap<String, AttributeValue>,
+    now: OffsetDateTime,
+) -> bool {
     item.get("expiresAt")
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse::<i64>().ok())
@@ -85,12 +98,20 @@ impl EventLedger for DynamoLedger {
             .table_name(&self.table)
             .set_item(Some(self.item(id, "pending", now)))
             .condition_expression(CLAIMABLE)
-            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
             .send()
             .await;
         match result {
             Ok(_) => Ok(Claim::New),
-            Err(e) if matches!(e.as_service_error(), Some(PutItemError::ConditionalCheckFailedException(_))) => {
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
                 match self.status(id, now).await?.as_deref() {
                     Some("pending") => Ok(Claim::Unfinished),
                     Some(_) => Ok(Claim::Done),
@@ -113,18 +134,31 @@ impl EventLedger for DynamoLedger {
         Ok(())
     }
 
-    async fn record_drop(&self, id: &EventId, rule: &str, name: &str, now: OffsetDateTime) -> Result<bool, AwsError> {
+    async fn record_drop(
+        &self,
+        id: &EventId,
+        rule: &str,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, AwsError> {
         let mut item = self.item(id, "dropped", now);
         item.insert("dropRule".to_owned(), AttributeValue::S(rule.to_owned()));
-        item.insert("platformEvent".to_owned(), AttributeValue::S(name.chars().take(128).collect()));
+        item.insert(
+            "platformEvent".to_owned(),
+            AttributeValue::S(name.chars().take(128).collect()),
+        );
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(CLAIMABLE)
-            .expression_attribute_values(":now", AttributeValue::N(now.unix_timestamp().to_string()))
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(now.unix_timestamp().to_string()),
+            )
             .build()
             .map_err(|e| AwsError::permanent("TransactWriteItems", "Build", e.to_string()))?;
-        let (expression, counter_names) = add_expression(&[names::DROPPED.to_owned(), names::dropped_by(rule)]);
+        let (expression, counter_names) =
+            add_expression(&[names::DROPPED.to_owned(), names::dropped_by(rule)]);
         let mut update = Update::builder()
             .table_name(&self.counters_table)
             .key("pk", AttributeValue::S(day_key(&day_of(now))))

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use canonical_event::{rfc3339_utc, Actor, Platform};
+use canonical_event::{Actor, Platform, rfc3339_utc};
 use time::OffsetDateTime;
 
-use crate::ports::IdentityStore;
 use crate::AwsError;
+use crate::ports::IdentityStore;
 
 pub fn identity_key(platform: Platform, platform_user_id: &str) -> String {
     format!("IDENTITY#{platform}#{platform_user_id}")
@@ -28,7 +28,8 @@ pub fn member_key(member_id: &str) -> String {
 pub fn first_member_id(platform: Platform, platform_user_id: &str) -> String {
     // Reuse the event-id derivation (UUID v5 over a fixed namespace) with a
     // distinct "delivery" so member ids never collide with event ids.
-    match canonical_event::EventId::derive(platform, &format!("member\u{1f}{platform_user_id}"), 0) {
+    match canonical_event::EventId::derive(platform, &format!("member\u{1f}{platform_user_id}"), 0)
+    {
         Ok(id) => id.to_string(),
         Err(_) => format!("{platform}-{platform_user_id}"),
     }
@@ -42,7 +43,10 @@ pub struct DynamoMembers {
 
 impl DynamoMembers {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoMembers {
-        DynamoMembers { client, table: table.into() }
+        DynamoMembers {
+            client,
+            table: table.into(),
+        }
     }
 
     async fn lookup(&self, key: &str) -> Result<Option<String>, AwsError> {
@@ -55,7 +59,9 @@ impl DynamoMembers {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        Ok(output.item.and_then(|item| item.get("memberId").and_then(|v| v.as_s().ok()).cloned()))
+        Ok(output
+            .item
+            .and_then(|item| item.get("memberId").and_then(|v| v.as_s().ok()).cloned()))
     }
 
     fn put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, AwsError> {
@@ -75,7 +81,12 @@ fn s(v: impl Into<String>) -> AttributeValue {
 
 #[async_trait]
 impl IdentityStore for DynamoMembers {
-    async fn resolve(&self, platform: Platform, actor: &Actor, now: OffsetDateTime) -> Result<String, AwsError> {
+    async fn resolve(
+        &self,
+        platform: Platform,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<String, AwsError> {
         let identity = identity_key(platform, &actor.platform_user_id);
         if let Some(member_id) = self.lookup(&identity).await? {
             return Ok(member_id);
@@ -87,7 +98,10 @@ impl IdentityStore for DynamoMembers {
             ("kind".to_owned(), s("identity")),
             ("memberId".to_owned(), s(member_id.clone())),
             ("platform".to_owned(), s(platform.as_str())),
-            ("platformUserId".to_owned(), s(actor.platform_user_id.clone())),
+            (
+                "platformUserId".to_owned(),
+                s(actor.platform_user_id.clone()),
+            ),
             ("handle".to_owned(), s(actor.handle.clone())),
             ("firstSeenAt".to_owned(), s(seen.clone())),
         ]);
@@ -97,7 +111,10 @@ impl IdentityStore for DynamoMembers {
             ("memberId".to_owned(), s(member_id.clone())),
             ("handle".to_owned(), s(actor.handle.clone())),
             ("isBot".to_owned(), AttributeValue::Bool(actor.is_bot)),
-            ("identities".to_owned(), AttributeValue::Ss(vec![format!("{platform}:{}", actor.platform_user_id)])),
+            (
+                "identities".to_owned(),
+                AttributeValue::Ss(vec![format!("{platform}:{}", actor.platform_user_id)]),
+            ),
             ("firstSeenAt".to_owned(), s(seen)),
         ]);
         if let Some(name) = &actor.display_name {
@@ -117,10 +134,15 @@ impl IdentityStore for DynamoMembers {
             }
             // Someone else created it first (or the member item exists from a
             // merge): the identity item is now the truth.
-            Err(e) if crate::events::any_condition_failed(&e) => self
-                .lookup(&identity)
-                .await?
-                .ok_or_else(|| AwsError::retryable("TransactWriteItems", "IdentityRace", "identity vanished after a conflicting create")),
+            Err(e) if crate::events::any_condition_failed(&e) => {
+                self.lookup(&identity).await?.ok_or_else(|| {
+                    AwsError::retryable(
+                        "TransactWriteItems",
+                        "IdentityRace",
+                        "identity vanished after a conflicting create",
+                    )
+                })
+            }
             Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
         }
     }
@@ -141,7 +163,10 @@ pub struct MemberRow {
 }
 
 /// All members (not identities), most contributions first.
-pub async fn list(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<MemberRow>, AwsError> {
+pub async fn list(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Vec<MemberRow>, AwsError> {
     let mut rows = Vec::new();
     let mut start = None;
     loop {
@@ -159,8 +184,16 @@ pub async fn list(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<
             rows.push(MemberRow {
                 member_id: text("memberId").unwrap_or_default(),
                 handle: text("handle").unwrap_or_default(),
-                identities: item.get("identities").and_then(|v| v.as_ss().ok()).cloned().unwrap_or_default(),
-                is_bot: item.get("isBot").and_then(|v| v.as_bool().ok()).copied().unwrap_or(false),
+                identities: item
+                    .get("identities")
+                    .and_then(|v| v.as_ss().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+                is_bot: item
+                    .get("isBot")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
                 contributions: item
                     .get("contributions")
                     .and_then(|v| v.as_n().ok())
@@ -175,6 +208,10 @@ pub async fn list(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<
             break;
         }
     }
-    rows.sort_by(|a, b| b.contributions.cmp(&a.contributions).then(a.handle.cmp(&b.handle)));
+    rows.sort_by(|a, b| {
+        b.contributions
+            .cmp(&a.contributions)
+            .then(a.handle.cmp(&b.handle))
+    });
     Ok(rows)
 }

@@ -5,12 +5,15 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use canonical_event::{rfc3339_utc, CanonicalEvent};
+use canonical_event::{CanonicalEvent, rfc3339_utc};
 use time::OffsetDateTime;
 
 use crate::AwsError;
 
-pub fn ticket_request(event: &CanonicalEvent, now: OffsetDateTime) -> HashMap<String, AttributeValue> {
+pub fn ticket_request(
+    event: &CanonicalEvent,
+    now: OffsetDateTime,
+) -> HashMap<String, AttributeValue> {
     let s = |v: &str| AttributeValue::S(v.to_owned());
     let mut item = HashMap::from([
         ("eventId".to_owned(), s(&event.event_id.to_string())),
@@ -20,17 +23,30 @@ pub fn ticket_request(event: &CanonicalEvent, now: OffsetDateTime) -> HashMap<St
         ("eventType".to_owned(), s(event.event_type.as_str())),
         ("userId".to_owned(), s(&event.user_id)),
         ("reporter".to_owned(), s(&event.actor.handle)),
-        ("signalScore".to_owned(), AttributeValue::N(event.signal_score.to_string())),
-        ("reasons".to_owned(), AttributeValue::L(event.reasons.iter().map(|r| s(&r.detail)).collect())),
+        (
+            "signalScore".to_owned(),
+            AttributeValue::N(event.signal_score.to_string()),
+        ),
+        (
+            "reasons".to_owned(),
+            AttributeValue::L(event.reasons.iter().map(|r| s(&r.detail)).collect()),
+        ),
         ("createdAt".to_owned(), s(&rfc3339_utc(now))),
     ]);
-    let title = event.content.title.clone().unwrap_or_else(|| format!("{} from {}", event.event_type, event.actor.handle));
+    let title = event
+        .content
+        .title
+        .clone()
+        .unwrap_or_else(|| format!("{} from {}", event.event_type, event.actor.handle));
     item.insert("title".to_owned(), s(&title));
     if let Some(url) = &event.source.url {
         item.insert("sourceUrl".to_owned(), s(url));
     }
     if !event.content.labels.is_empty() {
-        item.insert("labels".to_owned(), AttributeValue::L(event.content.labels.iter().map(|l| s(l)).collect()));
+        item.insert(
+            "labels".to_owned(),
+            AttributeValue::L(event.content.labels.iter().map(|l| s(l)).collect()),
+        );
     }
     item
 }
@@ -48,7 +64,10 @@ pub struct TicketRequest {
 }
 
 /// All ticket requests (the outbox is small: drained by the sinks).
-pub async fn list(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<Vec<TicketRequest>, AwsError> {
+pub async fn list(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<Vec<TicketRequest>, AwsError> {
     let mut rows = Vec::new();
     let mut start = None;
     loop {

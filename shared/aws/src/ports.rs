@@ -52,13 +52,24 @@ pub trait EventLedger: Send + Sync {
     async fn mark_emitted(&self, id: &EventId, now: OffsetDateTime) -> Result<(), AwsError>;
     /// Records a deliberate drop exactly once and counts it by rule for the day.
     /// Returns false when the drop was already recorded.
-    async fn record_drop(&self, id: &EventId, rule: &str, name: &str, now: OffsetDateTime) -> Result<bool, AwsError>;
+    async fn record_drop(
+        &self,
+        id: &EventId,
+        rule: &str,
+        name: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, AwsError>;
 }
 
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
     /// The member id of (platform, actor.platformUserId), creating the member on first sight.
-    async fn resolve(&self, platform: Platform, actor: &Actor, now: OffsetDateTime) -> Result<String, AwsError>;
+    async fn resolve(
+        &self,
+        platform: Platform,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<String, AwsError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +83,11 @@ pub trait EventStore: Send + Sync {
     /// Stores the event, bumps the daily counters and performs the routing
     /// target's bookkeeping in one transaction: all of it happens exactly once
     /// per event id, or none of it.
-    async fn record(&self, event: &CanonicalEvent, now: OffsetDateTime) -> Result<Recorded, AwsError>;
+    async fn record(
+        &self,
+        event: &CanonicalEvent,
+        now: OffsetDateTime,
+    ) -> Result<Recorded, AwsError>;
 }
 
 #[async_trait]

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::ports::Notifier;
 use crate::AwsError;
+use crate::ports::Notifier;
 
 #[derive(Debug, Clone)]
 pub struct SlackWebhook {
@@ -28,16 +28,26 @@ impl Notifier for SlackWebhook {
             .send()
             .await
             // Never include the error's URL: it is the secret.
-            .map_err(|e| AwsError::retryable("SlackWebhook", "Transport", e.without_url().to_string()))?;
+            .map_err(|e| {
+                AwsError::retryable("SlackWebhook", "Transport", e.without_url().to_string())
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
         }
         let code = status.as_u16().to_string();
         if status.as_u16() == 429 || status.is_server_error() {
-            Err(AwsError::retryable("SlackWebhook", &code, "Slack did not accept the message yet"))
+            Err(AwsError::retryable(
+                "SlackWebhook",
+                &code,
+                "Slack did not accept the message yet",
+            ))
         } else {
-            Err(AwsError::permanent("SlackWebhook", &code, "Slack rejected the message"))
+            Err(AwsError::permanent(
+                "SlackWebhook",
+                &code,
+                "Slack rejected the message",
+            ))
         }
     }
 }
@@ -49,7 +59,10 @@ pub struct LogNotifier;
 #[async_trait]
 impl Notifier for LogNotifier {
     async fn notify(&self, text: &str) -> Result<(), AwsError> {
-        tracing::info!(summary = text, "alert summary (no Slack webhook configured)");
+        tracing::info!(
+            summary = text,
+            "alert summary (no Slack webhook configured)"
+        );
         Ok(())
     }
 }

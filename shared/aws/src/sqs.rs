@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName, SendMessageBatchRequestEntry};
 
-use crate::ports::{MessageQueue, OutgoingMessage, QueueDepth, QueueStats};
 use crate::AwsError;
+use crate::ports::{MessageQueue, OutgoingMessage, QueueDepth, QueueStats};
 
 /// SendMessageBatch takes at most ten entries.
 const BATCH_LIMIT: usize = 10;
@@ -17,7 +17,10 @@ pub struct SqsQueue {
 
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> SqsQueue {
-        SqsQueue { client, url: url.into() }
+        SqsQueue {
+            client,
+            url: url.into(),
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -103,11 +106,24 @@ impl SqsQueue {
         };
         let mut results: Vec<Result<(), AwsError>> = chunk.iter().map(|_| Ok(())).collect();
         for failed in output.failed() {
-            if let Some(slot) = failed.id().parse::<usize>().ok().and_then(|i| results.get_mut(i)) {
+            if let Some(slot) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            {
                 let error = if failed.sender_fault() {
-                    AwsError::permanent("SendMessageBatch", failed.code(), failed.message().unwrap_or(""))
+                    AwsError::permanent(
+                        "SendMessageBatch",
+                        failed.code(),
+                        failed.message().unwrap_or(""),
+                    )
                 } else {
-                    AwsError::retryable("SendMessageBatch", failed.code(), failed.message().unwrap_or(""))
+                    AwsError::retryable(
+                        "SendMessageBatch",
+                        failed.code(),
+                        failed.message().unwrap_or(""),
+                    )
                 };
                 *slot = Err(error);
             }
@@ -151,8 +167,21 @@ pub async fn send_dead_letter(
     body: &str,
     reason: &str,
 ) -> Result<(), AwsError> {
-    queue.send(&dead_letter(stage, source_message_id, group_id, body, reason)).await?;
-    tracing::error!(stage, message_id = source_message_id, reason, "record dead-lettered: it can never be processed");
+    queue
+        .send(&dead_letter(
+            stage,
+            source_message_id,
+            group_id,
+            body,
+            reason,
+        ))
+        .await?;
+    tracing::error!(
+        stage,
+        message_id = source_message_id,
+        reason,
+        "record dead-lettered: it can never be processed"
+    );
     Ok(())
 }
 
@@ -168,7 +197,9 @@ pub fn dead_letter(
     reason: &str,
 ) -> OutgoingMessage {
     use sha2::{Digest, Sha256};
-    let digest = hex::encode(Sha256::digest(format!("{stage}\u{1f}{source_message_id}").as_bytes()));
+    let digest = hex::encode(Sha256::digest(
+        format!("{stage}\u{1f}{source_message_id}").as_bytes(),
+    ));
     OutgoingMessage {
         group_id: group_id.to_owned(),
         deduplication_id: digest,
@@ -176,7 +207,10 @@ pub fn dead_letter(
         attributes: std::collections::BTreeMap::from([
             ("failedStage".to_owned(), stage.to_owned()),
             // SQS attribute values are limited; a reason is a sentence, not a dump.
-            ("failureReason".to_owned(), reason.chars().take(1000).collect()),
+            (
+                "failureReason".to_owned(),
+                reason.chars().take(1000).collect(),
+            ),
             ("sourceMessageId".to_owned(), source_message_id.to_owned()),
         ]),
     }

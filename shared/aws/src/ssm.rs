@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use crate::ports::SecretSource;
 use crate::AwsError;
+use crate::ports::SecretSource;
 
 #[derive(Debug, Clone)]
 pub struct SsmSecrets {
@@ -32,7 +32,13 @@ impl SecretSource for SsmSecrets {
             .parameter
             .and_then(|p| p.value)
             .map(SecretString::from)
-            .ok_or_else(|| AwsError::permanent("GetParameter", "EmptyParameter", format!("parameter {name} has no value")))
+            .ok_or_else(|| {
+                AwsError::permanent(
+                    "GetParameter",
+                    "EmptyParameter",
+                    format!("parameter {name} has no value"),
+                )
+            })
     }
 }
 

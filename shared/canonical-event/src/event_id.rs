@@ -36,7 +36,12 @@ impl EventId {
         }
         // The separator cannot occur in a platform name, and the index is last,
         // so distinct inputs cannot collide by concatenation.
-        let name = format!("{}\u{1f}{}\u{1f}{}", platform.as_str(), delivery_id, index_in_delivery);
+        let name = format!(
+            "{}\u{1f}{}\u{1f}{}",
+            platform.as_str(),
+            delivery_id,
+            index_in_delivery
+        );
         Ok(EventId(Uuid::new_v5(&EVENT_ID_NAMESPACE, name.as_bytes())))
     }
 

@@ -14,7 +14,7 @@ mod event_id;
 mod text;
 
 pub use event_id::{EventId, EventIdError};
-pub use text::{excerpt, EXCERPT_MAX_CHARS, TITLE_MAX_CHARS};
+pub use text::{EXCERPT_MAX_CHARS, TITLE_MAX_CHARS, excerpt};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;

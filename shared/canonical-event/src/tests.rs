@@ -3,9 +3,12 @@ use super::*;
 #[test]
 fn event_id_is_deterministic_and_distinguishes_its_inputs() {
     let a = EventId::derive(Platform::Github, "72d3162e-cc78-11e3-81ab-4c9367dc0958", 0).unwrap();
-    let again = EventId::derive(Platform::Github, "72d3162e-cc78-11e3-81ab-4c9367dc0958", 0).unwrap();
-    let other_index = EventId::derive(Platform::Github, "72d3162e-cc78-11e3-81ab-4c9367dc0958", 1).unwrap();
-    let other_platform = EventId::derive(Platform::Slack, "72d3162e-cc78-11e3-81ab-4c9367dc0958", 0).unwrap();
+    let again =
+        EventId::derive(Platform::Github, "72d3162e-cc78-11e3-81ab-4c9367dc0958", 0).unwrap();
+    let other_index =
+        EventId::derive(Platform::Github, "72d3162e-cc78-11e3-81ab-4c9367dc0958", 1).unwrap();
+    let other_platform =
+        EventId::derive(Platform::Slack, "72d3162e-cc78-11e3-81ab-4c9367dc0958", 0).unwrap();
     assert_eq!(a, again);
     assert_ne!(a, other_index);
     assert_ne!(a, other_platform);

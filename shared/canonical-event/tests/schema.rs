@@ -1,11 +1,15 @@
 //! The checked-in JSON Schema must be exactly what the types generate, and
 //! every serialized event must agree with the types' own names.
 //! Regenerate with `UPDATE_SCHEMA=1 cargo test -p canonical-event --test schema`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 use canonical_event::*;
 use proptest::prelude::*;
 
-const SCHEMA_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/canonical-event.v1.schema.json");
+const SCHEMA_PATH: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/schema/canonical-event.v1.schema.json"
+);
 
 fn generated_schema() -> String {
     let schema = schemars::schema_for!(CanonicalEvent);
@@ -20,8 +24,9 @@ fn checked_in_schema_matches_the_types() {
     if std::env::var_os("UPDATE_SCHEMA").is_some() {
         std::fs::write(SCHEMA_PATH, &generated).unwrap();
     }
-    let checked_in = std::fs::read_to_string(SCHEMA_PATH)
-        .expect("schema file missing: run UPDATE_SCHEMA=1 cargo test -p canonical-event --test schema");
+    let checked_in = std::fs::read_to_string(SCHEMA_PATH).expect(
+        "schema file missing: run UPDATE_SCHEMA=1 cargo test -p canonical-event --test schema",
+    );
     assert!(
         checked_in == generated,
         "schema/canonical-event.v1.schema.json is stale: run UPDATE_SCHEMA=1 cargo test -p canonical-event --test schema"
@@ -41,7 +46,8 @@ fn schema_properties_are_the_serialized_fields() {
         .cloned()
         .collect();
     let event = serde_json::to_value(sample_event()).unwrap();
-    let present: std::collections::BTreeSet<String> = event.as_object().unwrap().keys().cloned().collect();
+    let present: std::collections::BTreeSet<String> =
+        event.as_object().unwrap().keys().cloned().collect();
     assert_eq!(declared, present);
     let required: std::collections::BTreeSet<String> = schema["required"]
         .as_array()
@@ -51,11 +57,21 @@ fn schema_properties_are_the_serialized_fields() {
         .collect();
     assert_eq!(required, present, "every top-level field is required");
     // Enum values in the schema are exactly the serialized names.
-    let types: Vec<String> = EventType::ALL.iter().map(|t| t.as_str().to_owned()).collect();
+    let types: Vec<String> = EventType::ALL
+        .iter()
+        .map(|t| t.as_str().to_owned())
+        .collect();
     let text = generated_schema();
     for t in &types {
-        assert!(text.contains(&format!("\"{t}\"")), "schema lacks event type {t}");
-        assert_eq!(serde_json::to_value(EventType::ALL[types.iter().position(|x| x == t).unwrap()]).unwrap(), *t);
+        assert!(
+            text.contains(&format!("\"{t}\"")),
+            "schema lacks event type {t}"
+        );
+        assert_eq!(
+            serde_json::to_value(EventType::ALL[types.iter().position(|x| x == t).unwrap()])
+                .unwrap(),
+            *t
+        );
     }
     for r in RoutingTarget::ALL {
         assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
@@ -91,7 +107,11 @@ fn sample_event() -> CanonicalEvent {
         },
         signal_score: 0.6,
         signal: Signal::Medium,
-        reasons: vec![Reason { rule: "label:bug".into(), weight: 0.2, detail: "labelled bug".into() }],
+        reasons: vec![Reason {
+            rule: "label:bug".into(),
+            weight: 0.2,
+            detail: "labelled bug".into(),
+        }],
         routing_target: RoutingTarget::ProductBacklog,
         provenance: Provenance {
             delivery_id: "d1".into(),
@@ -164,8 +184,14 @@ fn unknown_fields_and_versions_are_rejected() {
     assert!(serde_json::from_value::<CanonicalEvent>(value).is_err());
     let mut event = sample_event();
     event.schema_version = 2;
-    assert!(matches!(event.validate(), Err(DecodeError::UnsupportedVersion(2))));
+    assert!(matches!(
+        event.validate(),
+        Err(DecodeError::UnsupportedVersion(2))
+    ));
     event.schema_version = 1;
     event.signal_score = 1.5;
-    assert!(matches!(event.validate(), Err(DecodeError::ScoreOutOfRange(_))));
+    assert!(matches!(
+        event.validate(),
+        Err(DecodeError::ScoreOutOfRange(_))
+    ));
 }

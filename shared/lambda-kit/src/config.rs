@@ -49,7 +49,10 @@ pub fn required(source: &dyn Lookup, name: &'static str) -> Result<String, Confi
 
 /// An optional string setting; empty counts as absent.
 pub fn optional(source: &dyn Lookup, name: &'static str) -> Option<String> {
-    source.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    source
+        .get(name)
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// A parsed setting with a default, bounded to `range`.
@@ -81,7 +84,12 @@ where
 /// A comma-separated list; empty items are ignored.
 pub fn list(source: &dyn Lookup, name: &'static str) -> Vec<String> {
     optional(source, name)
-        .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect())
+        .map(|v| {
+            v.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -91,7 +99,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn map(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -99,8 +110,14 @@ mod tests {
         let m = map(&[("A", " "), ("N", "abc"), ("BIG", "99")]);
         assert_eq!(required(&m, "A"), Err(ConfigError::Missing("A")));
         assert_eq!(required(&m, "B"), Err(ConfigError::Missing("B")));
-        assert!(matches!(number(&m, "N", 1u32, 1..=10), Err(ConfigError::Invalid { name: "N", .. })));
-        assert!(matches!(number(&m, "BIG", 1u32, 1..=10), Err(ConfigError::Invalid { name: "BIG", .. })));
+        assert!(matches!(
+            number(&m, "N", 1u32, 1..=10),
+            Err(ConfigError::Invalid { name: "N", .. })
+        ));
+        assert!(matches!(
+            number(&m, "BIG", 1u32, 1..=10),
+            Err(ConfigError::Invalid { name: "BIG", .. })
+        ));
         assert_eq!(number(&m, "UNSET", 7u32, 1..=10), Ok(7));
     }
 

@@ -1,9 +1,17 @@
 //! The one SQS FIFO batch processor every consumer uses.
 //!
-//! Records are processed one at a time, in order. At the first failure that
-//! record and every later one are reported in `batchItemFailures`, so SQS
-//! redelivers them in their original order; nothing of the batch runs
-//! concurrently. (AWS Powertools' SqsFifoPartialProcessor has the same rule.)
+//! Records are processed one at a time, in order; nothing of a batch runs
+//! concurrently. At the first failure in a message group, that record and
+//! every later record *of the same group* are reported in
+//! `batchItemFailures` (the later ones unprocessed), so SQS redelivers the
+//! group in its original order. Records of other groups carry on: FIFO order
+//! only exists within a group, and failing them too would raise their
+//! receive counts until a healthy message was dead-lettered beside a poison
+//! one. (AWS Powertools' SqsFifoPartialProcessor calls this
+//! `skip_group_on_error`.) Records without a group id count as one group,
+//! which is the plain "stop at the first failure" rule.
+
+use std::collections::{BTreeSet, HashSet};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 
@@ -21,8 +29,116 @@ pub enum BatchError {
     MissingMessageId(usize),
 }
 
-/// Runs `handle` over the records in order and builds the partial-batch
-/// response. `handle` gets the record's position and the record.
+/// The record's FIFO message group (Lambda passes it as an attribute), so
+/// anything derived from the record can keep the conversation's order.
+pub fn group_of(record: &SqsMessage) -> &str {
+    record
+        .attributes
+        .get("MessageGroupId")
+        .map_or("ungrouped", String::as_str)
+}
+
+/// The records of a batch that go back to the queue.
+#[derive(Debug)]
+pub struct Failures<'e> {
+    event: &'e SqsEvent,
+    positions: BTreeSet<usize>,
+    groups: HashSet<&'e str>,
+}
+
+impl<'e> Failures<'e> {
+    /// Checks the batch can be reported on per item.
+    pub fn new(event: &'e SqsEvent) -> Result<Failures<'e>, BatchError> {
+        if let Some(position) = event.records.iter().position(|r| r.message_id.is_none()) {
+            return Err(BatchError::MissingMessageId(position));
+        }
+        Ok(Failures {
+            event,
+            positions: BTreeSet::new(),
+            groups: HashSet::new(),
+        })
+    }
+
+    /// Whether the record's group has already failed in this batch (so the
+    /// record must not be processed).
+    pub fn is_blocked(&self, position: usize) -> bool {
+        self.event
+            .records
+            .get(position)
+            .is_some_and(|r| self.groups.contains(group_of(r)))
+    }
+
+    /// Fails the record at `position` and every later record of its group.
+    pub fn fail(&mut self, position: usize) {
+        let Some(record) = self.event.records.get(position) else {
+            return;
+        };
+        let group = group_of(record);
+        self.groups.insert(group);
+        for (later, r) in self.event.records.iter().enumerate().skip(position) {
+            if group_of(r) == group {
+                self.positions.insert(later);
+            }
+        }
+    }
+
+    pub fn contains(&self, position: usize) -> bool {
+        self.positions.contains(&position)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// The partial-batch response Lambda expects.
+    pub fn response(&self) -> SqsBatchResponse {
+        let mut response = SqsBatchResponse::default();
+        response.batch_item_failures = self
+            .positions
+            .iter()
+            .filter_map(|&p| self.event.records.get(p))
+            .filter_map(|r| r.message_id.clone())
+            .map(|id| {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                failure
+            })
+            .collect();
+        response
+    }
+}
+
+/// Runs `handle` over the records in order (skipping records of groups that
+/// already failed) and returns what failed.
+pub async fn run_in_order<'e, F, E>(
+    event: &'e SqsEvent,
+    mut handle: F,
+) -> Result<Failures<'e>, BatchError>
+where
+    F: AsyncFnMut(usize, &SqsMessage) -> Result<(), E>,
+    E: Failure,
+{
+    let mut failures = Failures::new(event)?;
+    for (position, record) in event.records.iter().enumerate() {
+        if failures.is_blocked(position) {
+            continue;
+        }
+        if let Err(error) = handle(position, record).await {
+            tracing::warn!(
+                message_id = record.message_id.as_deref().unwrap_or_default(),
+                position,
+                retryable = error.is_retryable(),
+                error = %error,
+                "record failed; it and the later records of its group go back to the queue"
+            );
+            failures.fail(position);
+        }
+    }
+    Ok(failures)
+}
+
+/// [`run_in_order`] and the partial-batch response, for consumers with
+/// nothing to do after the loop.
 pub async fn process_in_order<F, E>(
     event: &SqsEvent,
     handle: F,
@@ -31,62 +147,7 @@ where
     F: AsyncFnMut(usize, &SqsMessage) -> Result<(), E>,
     E: Failure,
 {
-    Ok(match first_failure(event, handle).await? {
-        Some(position) => fail_from(event, position),
-        None => SqsBatchResponse::default(),
-    })
-}
-
-/// The loop behind [`process_in_order`], for consumers that do more work
-/// after it (normalize emits the batch's events together): runs `handle` in
-/// order and returns the position of the first failed record, if any.
-pub async fn first_failure<F, E>(event: &SqsEvent, mut handle: F) -> Result<Option<usize>, BatchError>
-where
-    F: AsyncFnMut(usize, &SqsMessage) -> Result<(), E>,
-    E: Failure,
-{
-    for (position, record) in event.records.iter().enumerate() {
-        if record.message_id.is_none() {
-            return Err(BatchError::MissingMessageId(position));
-        }
-    }
-    for (position, record) in event.records.iter().enumerate() {
-        if let Err(error) = handle(position, record).await {
-            tracing::warn!(
-                message_id = record.message_id.as_deref().unwrap_or_default(),
-                position,
-                retryable = error.is_retryable(),
-                error = %error,
-                later_records = event.records.len() - position - 1,
-                "record failed; it and every later record go back to the queue"
-            );
-            return Ok(Some(position));
-        }
-    }
-    Ok(None)
-}
-
-/// The record's FIFO message group (Lambda passes it as an attribute), so
-/// anything derived from the record can keep the conversation's order.
-pub fn group_of(record: &SqsMessage) -> &str {
-    record.attributes.get("MessageGroupId").map_or("ungrouped", String::as_str)
-}
-
-/// A response failing the record at `position` and every later one.
-pub fn fail_from(event: &SqsEvent, position: usize) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = event
-        .records
-        .iter()
-        .skip(position)
-        .filter_map(|r| r.message_id.clone())
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
+    Ok(run_in_order(event, handle).await?.response())
 }
 
 #[cfg(test)]
@@ -106,13 +167,19 @@ mod tests {
         }
     }
 
-    fn batch(n: usize) -> SqsEvent {
+    /// Records `m0..`, in the given groups (None = no group attribute).
+    fn batch(groups: &[Option<&str>]) -> SqsEvent {
         let mut event = SqsEvent::default();
-        event.records = (0..n)
-            .map(|i| {
+        event.records = groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
                 let mut m = SqsMessage::default();
                 m.message_id = Some(format!("m{i}"));
-                m.body = Some(format!("{i}"));
+                if let Some(g) = g {
+                    m.attributes
+                        .insert("MessageGroupId".into(), (*g).to_owned());
+                }
                 m
             })
             .collect();
@@ -120,12 +187,15 @@ mod tests {
     }
 
     fn ids(r: &SqsBatchResponse) -> Vec<&str> {
-        r.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect()
+        r.batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect()
     }
 
     #[tokio::test]
-    async fn stops_at_the_first_failure_and_reports_it_and_all_later_records() {
-        let event = batch(5);
+    async fn without_groups_it_stops_at_the_first_failure_and_reports_every_later_record() {
+        let event = batch(&[None; 5]);
         let mut seen = Vec::new();
         let response = process_in_order(&event, async |i, _| {
             seen.push(i);
@@ -133,19 +203,44 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(seen, vec![0, 1, 2], "records after the failure are not processed");
+        assert_eq!(
+            seen,
+            vec![0, 1, 2],
+            "records after the failure are not processed"
+        );
         assert_eq!(ids(&response), vec!["m2", "m3", "m4"]);
     }
 
     #[tokio::test]
+    async fn a_failure_stops_its_own_group_and_other_groups_carry_on_in_order() {
+        let event = batch(&[Some("a"), Some("b"), Some("a"), Some("b"), Some("c")]);
+        let mut seen = Vec::new();
+        let response = process_in_order(&event, async |i, _| {
+            seen.push(i);
+            if i == 1 { Err(Boom) } else { Ok(()) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![0, 1, 2, 4],
+            "m3 (group b, after b's failure) is not processed"
+        );
+        assert_eq!(ids(&response), vec!["m1", "m3"]);
+    }
+
+    #[tokio::test]
     async fn all_good_reports_nothing() {
-        let response = process_in_order(&batch(3), async |_, _| Ok::<(), Boom>(())).await.unwrap();
+        let response =
+            process_in_order(&batch(&[Some("a"), None]), async |_, _| Ok::<(), Boom>(()))
+                .await
+                .unwrap();
         assert!(response.batch_item_failures.is_empty());
     }
 
     #[tokio::test]
     async fn a_record_without_id_fails_the_invocation_before_any_work() {
-        let mut event = batch(2);
+        let mut event = batch(&[None, None]);
         event.records[1].message_id = None;
         let mut calls = 0;
         let result = process_in_order(&event, async |_, _| {
@@ -155,5 +250,19 @@ mod tests {
         .await;
         assert!(matches!(result, Err(BatchError::MissingMessageId(1))));
         assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn failing_a_record_later_fails_the_rest_of_its_group_only() {
+        let event = batch(&[Some("a"), Some("a"), Some("b"), Some("a")]);
+        let mut failures = Failures::new(&event).unwrap();
+        failures.fail(1);
+        assert!(
+            !failures.contains(0)
+                && failures.contains(1)
+                && !failures.contains(2)
+                && failures.contains(3)
+        );
+        assert!(failures.is_blocked(3) && !failures.is_blocked(2));
     }
 }

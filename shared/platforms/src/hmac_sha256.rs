@@ -30,7 +30,9 @@ pub fn verify_prefixed_hex(
     message_parts: &[&[u8]],
 ) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let hex_digest = header.strip_prefix(prefix).ok_or(SignatureError::BadFormat)?;
+    let hex_digest = header
+        .strip_prefix(prefix)
+        .ok_or(SignatureError::BadFormat)?;
     if hex_digest.len() != 64 {
         return Err(SignatureError::BadFormat);
     }
@@ -50,7 +52,11 @@ pub fn verify_prefixed_hex(
         }
         matched |= mac.verify_slice(&expected).is_ok();
     }
-    if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 /// `prefix` + lowercase hex HMAC-SHA256: for signing fixtures and relays.
@@ -64,5 +70,8 @@ pub fn sign_prefixed_hex(
     for part in message_parts {
         mac.update(part);
     }
-    Ok(format!("{prefix}{}", hex::encode(mac.finalize().into_bytes())))
+    Ok(format!(
+        "{prefix}{}",
+        hex::encode(mac.finalize().into_bytes())
+    ))
 }

@@ -6,7 +6,7 @@ pub mod envelope;
 pub mod github;
 pub mod hmac_sha256;
 
-pub use envelope::{Envelope, EnvelopeError, ENVELOPE_VERSION};
+pub use envelope::{ENVELOPE_VERSION, Envelope, EnvelopeError};
 
 use canonical_event::EventDraft;
 

@@ -18,10 +18,34 @@ pub const HIGH_AT: f64 = 0.7;
 pub const REPORT_CEILING: f64 = 0.69;
 
 /// Labels that mark a report as product feedback.
-const BUG_LABELS: &[&str] = &["bug", "type: bug", "kind/bug", "defect", "regression", "crash"];
-const FEATURE_LABELS: &[&str] = &["enhancement", "feature", "feature request", "type: feature", "kind/feature", "idea"];
+const BUG_LABELS: &[&str] = &[
+    "bug",
+    "type: bug",
+    "kind/bug",
+    "defect",
+    "regression",
+    "crash",
+];
+const FEATURE_LABELS: &[&str] = &[
+    "enhancement",
+    "feature",
+    "feature request",
+    "type: feature",
+    "kind/feature",
+    "idea",
+];
 /// Text cues of a well-formed bug report.
-const BUG_TEXT_CUES: &[&str] = &["steps to reproduce", "expected behavior", "expected behaviour", "actual behavior", "actual behaviour", "stack trace", "traceback", "panicked at", "exception"];
+const BUG_TEXT_CUES: &[&str] = &[
+    "steps to reproduce",
+    "expected behavior",
+    "expected behaviour",
+    "actual behavior",
+    "actual behaviour",
+    "stack trace",
+    "traceback",
+    "panicked at",
+    "exception",
+];
 
 /// Scores one draft.
 pub fn assess(draft: &EventDraft) -> Assessment {
@@ -45,24 +69,53 @@ pub fn assess(draft: &EventDraft) -> Assessment {
     let mut score = base;
     if is_report(draft.event_type) {
         if let Some(label) = first_label(draft, BUG_LABELS) {
-            score += add(&mut reasons, "label:bug", 0.15, format!("labelled `{label}`"));
+            score += add(
+                &mut reasons,
+                "label:bug",
+                0.15,
+                format!("labelled `{label}`"),
+            );
         } else if let Some(label) = first_label(draft, FEATURE_LABELS) {
-            score += add(&mut reasons, "label:feature", 0.1, format!("labelled `{label}`"));
+            score += add(
+                &mut reasons,
+                "label:feature",
+                0.1,
+                format!("labelled `{label}`"),
+            );
         }
-        let text = draft.content.excerpt.as_deref().unwrap_or("").to_lowercase();
+        let text = draft
+            .content
+            .excerpt
+            .as_deref()
+            .unwrap_or("")
+            .to_lowercase();
         if let Some(cue) = BUG_TEXT_CUES.iter().find(|cue| text.contains(*cue)) {
-            score += add(&mut reasons, "text:bug_report_structure", 0.1, format!("mentions \"{cue}\""));
+            score += add(
+                &mut reasons,
+                "text:bug_report_structure",
+                0.1,
+                format!("mentions \"{cue}\""),
+            );
         }
         score = score.min(REPORT_CEILING);
     }
     if draft.first_time_contributor && is_contribution(draft.event_type) {
-        score += add(&mut reasons, "author:first_time", 0.05, "first contribution to this project".into());
+        score += add(
+            &mut reasons,
+            "author:first_time",
+            0.05,
+            "first contribution to this project".into(),
+        );
     }
     finish(score, reasons, None)
 }
 
 fn add(reasons: &mut Vec<Reason>, rule: &str, weight: f64, detail: String) -> f64 {
-    reasons.push(Reason { rule: rule.to_owned(), weight, detail });
+    reasons.push(Reason {
+        rule: rule.to_owned(),
+        weight,
+        detail,
+    });
     weight
 }
 
@@ -75,7 +128,13 @@ fn finish(score: f64, reasons: Vec<Reason>, forced: Option<RoutingTarget>) -> As
         Signal::Medium => RoutingTarget::ProductBacklog,
         Signal::High => RoutingTarget::Recognition,
     });
-    Assessment { signal_score: score, signal, reasons, routing_target, scoring: SCORING_VERSION.to_owned() }
+    Assessment {
+        signal_score: score,
+        signal,
+        reasons,
+        routing_target,
+        scoring: SCORING_VERSION.to_owned(),
+    }
 }
 
 pub fn band(score: f64) -> Signal {
@@ -117,7 +176,9 @@ fn base_detail(t: EventType) -> &'static str {
         EventType::IssueOpened => "reported an issue (bug, feature request or support)",
         EventType::DiscussionOpened => "opened a discussion (question or idea)",
         EventType::ReleasePublished => "maintainer activity",
-        EventType::IssueCommented | EventType::DiscussionCommented | EventType::ReplyPosted => "took part in a conversation",
+        EventType::IssueCommented | EventType::DiscussionCommented | EventType::ReplyPosted => {
+            "took part in a conversation"
+        }
         EventType::MessagePosted => "chat message",
         EventType::IssueClosed => "closed an issue",
         EventType::RepoForked => "forked the repository",
@@ -132,7 +193,10 @@ fn is_report(t: EventType) -> bool {
 }
 
 fn is_contribution(t: EventType) -> bool {
-    matches!(t, EventType::PullRequestOpened | EventType::PullRequestMerged | EventType::DiscussionAnswered)
+    matches!(
+        t,
+        EventType::PullRequestOpened | EventType::PullRequestMerged | EventType::DiscussionAnswered
+    )
 }
 
 fn first_label<'d>(draft: &'d EventDraft, wanted: &[&str]) -> Option<&'d str> {

@@ -8,7 +8,12 @@ fn draft(event_type: EventType) -> EventDraft {
         event_id: EventId::derive(Platform::Github, "d", 0).unwrap(),
         platform: Platform::Github,
         event_type,
-        actor: Actor { platform_user_id: "1".into(), handle: "alice".into(), display_name: None, is_bot: false },
+        actor: Actor {
+            platform_user_id: "1".into(),
+            handle: "alice".into(),
+            display_name: None,
+            is_bot: false,
+        },
         timestamp: datetime!(2026-11-23 12:00 UTC),
         received_at: datetime!(2026-11-23 12:00 UTC),
         source: Source::default(),
@@ -29,14 +34,29 @@ fn labelled_bug_with_repro_steps_goes_to_the_backlog_with_its_reasons() {
     let a = assess(&d);
     assert_eq!(a.signal, Signal::Medium);
     assert_eq!(a.routing_target, RoutingTarget::ProductBacklog);
-    assert_eq!(a.signal_score, 0.69, "0.45 + 0.15 + 0.1, held at the report ceiling");
+    assert_eq!(
+        a.signal_score, 0.69,
+        "0.45 + 0.15 + 0.1, held at the report ceiling"
+    );
     let rules: Vec<_> = a.reasons.iter().map(|r| r.rule.as_str()).collect();
-    assert_eq!(rules, ["event:issue_opened", "label:bug", "text:bug_report_structure"]);
+    assert_eq!(
+        rules,
+        [
+            "event:issue_opened",
+            "label:bug",
+            "text:bug_report_structure"
+        ]
+    );
 }
 
 #[test]
 fn contributions_are_high_and_recognised() {
-    for t in [EventType::PullRequestMerged, EventType::PullRequestOpened, EventType::DiscussionAnswered, EventType::PullRequestReviewed] {
+    for t in [
+        EventType::PullRequestMerged,
+        EventType::PullRequestOpened,
+        EventType::DiscussionAnswered,
+        EventType::PullRequestReviewed,
+    ] {
         let a = assess(&draft(t));
         assert_eq!(a.signal, Signal::High, "{t}");
         assert_eq!(a.routing_target, RoutingTarget::Recognition, "{t}");
@@ -45,9 +65,18 @@ fn contributions_are_high_and_recognised() {
 
 #[test]
 fn chatter_and_stars_are_low_analytics() {
-    for t in [EventType::RepoStarred, EventType::IssueCommented, EventType::MemberJoined, EventType::RepoForked] {
+    for t in [
+        EventType::RepoStarred,
+        EventType::IssueCommented,
+        EventType::MemberJoined,
+        EventType::RepoForked,
+    ] {
         let a = assess(&draft(t));
-        assert_eq!((a.signal, a.routing_target), (Signal::Low, RoutingTarget::Analytics), "{t}");
+        assert_eq!(
+            (a.signal, a.routing_target),
+            (Signal::Low, RoutingTarget::Analytics),
+            "{t}"
+        );
     }
 }
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use canonical_event::{CanonicalEvent, EventId, Platform};
 use community_aws::events::EventReader;
 
+use crate::Stack;
 use crate::fixtures::{self, Signature};
 use crate::secrets::DevSecrets;
-use crate::Stack;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -37,24 +37,46 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
     let mut expected_ids = BTreeSet::new();
     for delivery in fixtures::github_deliveries() {
         let (headers, body) = fixtures::http_request(root, &delivery, secrets)?;
-        let mut request = http.post(format!("http://127.0.0.1:{port}/webhooks/{}", delivery.platform)).body(body);
+        let mut request = http
+            .post(format!(
+                "http://127.0.0.1:{port}/webhooks/{}",
+                delivery.platform
+            ))
+            .body(body);
         for (name, value) in &headers {
             request = request.header(name, value);
         }
-        let response = request.send().await.map_err(|e| DemoError::Http(e.to_string()))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DemoError::Http(e.to_string()))?;
         let status = response.status().as_u16();
         let answer = response.text().await.unwrap_or_default();
-        let mark = if status == delivery.expect_status { "ok " } else { "!! " };
+        let mark = if status == delivery.expect_status {
+            "ok "
+        } else {
+            "!! "
+        };
         println!(
             "   {mark}{:<40} {:<14} → {status} {answer}",
             delivery.fixture,
-            format!("{}{}", delivery.event, if delivery.form_encoded { " (form)" } else { "" }),
+            format!(
+                "{}{}",
+                delivery.event,
+                if delivery.form_encoded { " (form)" } else { "" }
+            ),
         );
         if status != delivery.expect_status {
-            return Err(DemoError::Unexpected(format!("{} answered {status}, expected {}", delivery.fixture, delivery.expect_status)));
+            return Err(DemoError::Unexpected(format!(
+                "{} answered {status}, expected {}",
+                delivery.fixture, delivery.expect_status
+            )));
         }
         if status == 202 && delivery.signature == Signature::Valid && delivery.event != "public" {
-            expected_ids.insert(EventId::derive(Platform::Github, delivery.delivery_id, 0).map_err(|e| DemoError::Unexpected(e.to_string()))?);
+            expected_ids.insert(
+                EventId::derive(Platform::Github, delivery.delivery_id, 0)
+                    .map_err(|e| DemoError::Unexpected(e.to_string()))?,
+            );
         }
     }
 
@@ -77,17 +99,30 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
             break found;
         }
         if started.elapsed() > Duration::from_secs(60) {
-            return Err(DemoError::Unexpected(format!("only {} of {} events stored after 60 s", found.len(), expected_ids.len())));
+            return Err(DemoError::Unexpected(format!(
+                "only {} of {} events stored after 60 s",
+                found.len(),
+                expected_ids.len()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    println!("   stored {} events in {:.1} s\n", stored.len(), started.elapsed().as_secs_f64());
+    println!(
+        "   stored {} events in {:.1} s\n",
+        stored.len(),
+        started.elapsed().as_secs_f64()
+    );
 
     println!("3. What each became (events table; routing target acted on):");
     let mut sorted = stored;
     sorted.sort_by_key(|e| e.timestamp);
     for event in &sorted {
-        let why: Vec<&str> = event.reasons.iter().skip(1).map(|r| r.detail.as_str()).collect();
+        let why: Vec<&str> = event
+            .reasons
+            .iter()
+            .skip(1)
+            .map(|r| r.detail.as_str())
+            .collect();
         println!(
             "   {:<24} {:<14} {:<22} score {:.2} {:<6} → {:<15} {}",
             event.provenance.platform_event,
@@ -96,16 +131,37 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
             event.signal_score,
             event.signal.as_str(),
             event.routing_target.as_str(),
-            if why.is_empty() { String::new() } else { format!("({})", why.join("; ")) }
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!("({})", why.join("; "))
+            }
         );
     }
-    let outbox = community_aws::outbox::list(&stack.clients.dynamodb, &stack.reference("OutboxTable")?).await?;
-    println!("\n   outbox (ticket requests for the product backlog): {}", outbox.len());
+    let outbox =
+        community_aws::outbox::list(&stack.clients.dynamodb, &stack.reference("OutboxTable")?)
+            .await?;
+    println!(
+        "\n   outbox (ticket requests for the product backlog): {}",
+        outbox.len()
+    );
     for ticket in &outbox {
-        println!("     [{}] {} — reported by {}", ticket.status, ticket.title, ticket.reporter);
+        println!(
+            "     [{}] {} — reported by {}",
+            ticket.status, ticket.title, ticket.reporter
+        );
     }
-    let members = community_aws::members::list(&stack.clients.dynamodb, &stack.reference("MembersTable")?).await?;
-    println!("   members: {}", members.iter().map(|m| format!("{} ({} contributions)", m.handle, m.contributions)).collect::<Vec<_>>().join(", "));
+    let members =
+        community_aws::members::list(&stack.clients.dynamodb, &stack.reference("MembersTable")?)
+            .await?;
+    println!(
+        "   members: {}",
+        members
+            .iter()
+            .map(|m| format!("{} ({} contributions)", m.handle, m.contributions))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     println!("\n4. alert sweep:");
     match stack.alert.handle().await {
@@ -116,7 +172,11 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
         }
         Err(error) => println!("   alert failed: {error}"),
     }
-    println!("\n   Try: AWS_ENDPOINT_URL={} communityctl --stack {} events --json --limit 5", std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(), stack.options.stack_name);
+    println!(
+        "\n   Try: AWS_ENDPOINT_URL={} communityctl --stack {} events --json --limit 5",
+        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+        stack.options.stack_name
+    );
     Ok(())
 }
 

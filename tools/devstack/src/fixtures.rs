@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::secrets::DevSecrets;
 
@@ -44,22 +44,70 @@ pub fn github_deliveries() -> Vec<Delivery> {
         expect_status,
     };
     vec![
-        d("github-issue-opened.json", "issues.opened.json", "issues", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a01", 202),
+        d(
+            "github-issue-opened.json",
+            "issues.opened.json",
+            "issues",
+            "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a01",
+            202,
+        ),
         Delivery {
             form_encoded: true,
-            ..d("github-issue-comment-form-encoded.json", "issue_comment.created.json", "issue_comment", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a02", 202)
+            ..d(
+                "github-issue-comment-form-encoded.json",
+                "issue_comment.created.json",
+                "issue_comment",
+                "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a02",
+                202,
+            )
         },
-        d("github-pull-request-merged.json", "pull_request.closed.merged.json", "pull_request", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a03", 202),
-        d("github-star-created.json", "star.created.json", "star", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a04", 202),
-        d("github-public.json", "public.json", "public", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a05", 202),
-        d("github-ping.json", "ping.json", "ping", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a06", 200),
+        d(
+            "github-pull-request-merged.json",
+            "pull_request.closed.merged.json",
+            "pull_request",
+            "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a03",
+            202,
+        ),
+        d(
+            "github-star-created.json",
+            "star.created.json",
+            "star",
+            "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a04",
+            202,
+        ),
+        d(
+            "github-public.json",
+            "public.json",
+            "public",
+            "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a05",
+            202,
+        ),
+        d(
+            "github-ping.json",
+            "ping.json",
+            "ping",
+            "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a06",
+            200,
+        ),
         Delivery {
             signature: Signature::WrongSecret,
-            ..d("github-bad-signature.json", "issues.opened.json", "issues", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a07", 401)
+            ..d(
+                "github-bad-signature.json",
+                "issues.opened.json",
+                "issues",
+                "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a07",
+                401,
+            )
         },
         Delivery {
             platform: "myspace",
-            ..d("unknown-platform.json", "issues.opened.json", "issues", "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a08", 404)
+            ..d(
+                "unknown-platform.json",
+                "issues.opened.json",
+                "issues",
+                "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a08",
+                404,
+            )
         },
     ]
 }
@@ -77,16 +125,27 @@ pub enum FixtureError {
 /// The JSON document in a payload file, minified as GitHub sends it.
 pub fn payload(root: &Path, name: &str) -> Result<String, FixtureError> {
     let path = root.join("events/payloads/github").join(name);
-    let text = std::fs::read_to_string(&path).map_err(|e| FixtureError::Read(path.display().to_string(), e))?;
-    let value: Value = serde_json::from_str(&text).map_err(|e| FixtureError::Invalid(format!("{name}: {e}")))?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| FixtureError::Read(path.display().to_string(), e))?;
+    let value: Value =
+        serde_json::from_str(&text).map_err(|e| FixtureError::Invalid(format!("{name}: {e}")))?;
     Ok(value.to_string())
 }
 
 /// The raw body and headers of a delivery, as GitHub would send them.
-pub fn http_request(root: &Path, delivery: &Delivery, secrets: &DevSecrets) -> Result<(BTreeMap<String, String>, String), FixtureError> {
+pub fn http_request(
+    root: &Path,
+    delivery: &Delivery,
+    secrets: &DevSecrets,
+) -> Result<(BTreeMap<String, String>, String), FixtureError> {
     let json = payload(root, delivery.payload)?;
     let (body, content_type) = if delivery.form_encoded {
-        (form_urlencoded::Serializer::new(String::new()).append_pair("payload", &json).finish(), "application/x-www-form-urlencoded")
+        (
+            form_urlencoded::Serializer::new(String::new())
+                .append_pair("payload", &json)
+                .finish(),
+            "application/x-www-form-urlencoded",
+        )
     } else {
         (json, "application/json")
     };
@@ -94,22 +153,39 @@ pub fn http_request(root: &Path, delivery: &Delivery, secrets: &DevSecrets) -> R
         Signature::Valid => secrets.github.clone(),
         Signature::WrongSecret => "not-the-webhook-secret".to_owned(),
     };
-    let signature = platforms::github::sign(&secret, body.as_bytes()).map_err(|e| FixtureError::Invalid(e.to_string()))?;
+    let signature = platforms::github::sign(&secret, body.as_bytes())
+        .map_err(|e| FixtureError::Invalid(e.to_string()))?;
     let headers = BTreeMap::from([
         ("content-type".to_owned(), content_type.to_owned()),
-        ("user-agent".to_owned(), "GitHub-Hookshot/5c6b2f4".to_owned()),
-        ("x-github-delivery".to_owned(), delivery.delivery_id.to_owned()),
+        (
+            "user-agent".to_owned(),
+            "GitHub-Hookshot/5c6b2f4".to_owned(),
+        ),
+        (
+            "x-github-delivery".to_owned(),
+            delivery.delivery_id.to_owned(),
+        ),
         ("x-github-event".to_owned(), delivery.event.to_owned()),
         ("x-github-hook-id".to_owned(), HOOK_ID.to_owned()),
-        ("x-github-hook-installation-target-id".to_owned(), "88001".to_owned()),
-        ("x-github-hook-installation-target-type".to_owned(), "repository".to_owned()),
+        (
+            "x-github-hook-installation-target-id".to_owned(),
+            "88001".to_owned(),
+        ),
+        (
+            "x-github-hook-installation-target-type".to_owned(),
+            "repository".to_owned(),
+        ),
         ("x-hub-signature-256".to_owned(), signature),
     ]);
     Ok((headers, body))
 }
 
 /// An API Gateway HTTP API (payload v2) event for a delivery.
-pub fn api_gateway_event(root: &Path, delivery: &Delivery, secrets: &DevSecrets) -> Result<Value, FixtureError> {
+pub fn api_gateway_event(
+    root: &Path,
+    delivery: &Delivery,
+    secrets: &DevSecrets,
+) -> Result<Value, FixtureError> {
     let (headers, body) = http_request(root, delivery, secrets)?;
     let path = format!("/webhooks/{}", delivery.platform);
     Ok(json!({
@@ -159,7 +235,10 @@ fn sqs_record(index: usize, queue: &str, body: &str, group: &str, dedup: &str) -
 }
 
 /// Every generated file, by path relative to the repository root.
-pub fn generate(root: &Path, secrets: &DevSecrets) -> Result<BTreeMap<String, String>, FixtureError> {
+pub fn generate(
+    root: &Path,
+    secrets: &DevSecrets,
+) -> Result<BTreeMap<String, String>, FixtureError> {
     let mut files = BTreeMap::new();
     files.insert("events/env.json".to_owned(), sam_env_json(root)?);
     let mut manifest = Vec::new();
@@ -174,36 +253,74 @@ pub fn generate(root: &Path, secrets: &DevSecrets) -> Result<BTreeMap<String, St
     let received_at = time::macros::datetime!(2026-11-23 10:40:00 UTC);
     let mut raw_records = Vec::new();
     let mut drafts = Vec::new();
-    for (index, delivery) in github_deliveries().iter().filter(|d| ["issues.opened.json", "star.created.json"].contains(&d.payload) && d.signature == Signature::Valid && d.platform == "github").enumerate() {
+    for (index, delivery) in github_deliveries()
+        .iter()
+        .filter(|d| {
+            ["issues.opened.json", "star.created.json"].contains(&d.payload)
+                && d.signature == Signature::Valid
+                && d.platform == "github"
+        })
+        .enumerate()
+    {
         let (headers, body) = http_request(root, delivery, secrets)?;
         let lookup = |name: &str| headers.get(name).map(String::as_str);
         let accepted = platforms::github::accept(
             &[secrecy::SecretString::from(secrets.github.clone())],
-            &platforms::github::Delivery { header: lookup, body: body.as_bytes(), received_at },
+            &platforms::github::Delivery {
+                header: lookup,
+                body: body.as_bytes(),
+                received_at,
+            },
         )
         .map_err(|e| FixtureError::Invalid(format!("{}: {e}", delivery.fixture)))?;
         let platforms::Accepted::Enqueue(message) = accepted else {
-            return Err(FixtureError::Invalid(format!("{} is not enqueued", delivery.fixture)));
+            return Err(FixtureError::Invalid(format!(
+                "{} is not enqueued",
+                delivery.fixture
+            )));
         };
-        raw_records.push(sqs_record(index, "raw-events.fifo", &message.body, &message.group_id, &message.deduplication_id));
-        let envelope = platforms::Envelope::decode(&message.body).map_err(|e| FixtureError::Invalid(e.to_string()))?;
-        if let platforms::Adapted::Events(mut found) = platforms::github::adapt(&envelope).map_err(|e| FixtureError::Invalid(e.to_string()))? {
+        raw_records.push(sqs_record(
+            index,
+            "raw-events.fifo",
+            &message.body,
+            &message.group_id,
+            &message.deduplication_id,
+        ));
+        let envelope = platforms::Envelope::decode(&message.body)
+            .map_err(|e| FixtureError::Invalid(e.to_string()))?;
+        if let platforms::Adapted::Events(mut found) =
+            platforms::github::adapt(&envelope).map_err(|e| FixtureError::Invalid(e.to_string()))?
+        {
             drafts.append(&mut found);
         }
     }
-    files.insert("events/normalize/sqs-raw-events.json".to_owned(), pretty(&json!({ "Records": raw_records })));
+    files.insert(
+        "events/normalize/sqs-raw-events.json".to_owned(),
+        pretty(&json!({ "Records": raw_records })),
+    );
     manifest.push(json!({ "function": "normalize", "event": "events/normalize/sqs-raw-events.json", "expect": { "batchItemFailures": [] } }));
 
     // route: the normalized events those records become.
     let mut normalized_records = Vec::new();
     for (index, draft) in drafts.into_iter().enumerate() {
-        let user_id = community_aws::members::first_member_id(draft.platform, &draft.actor.platform_user_id);
+        let user_id =
+            community_aws::members::first_member_id(draft.platform, &draft.actor.platform_user_id);
         let assessment = signal::assess(&draft);
         let event = canonical_event::CanonicalEvent::assemble(draft, user_id, assessment);
-        let body = serde_json::to_string(&event).map_err(|e| FixtureError::Invalid(e.to_string()))?;
-        normalized_records.push(sqs_record(index, "normalized-events.fifo", &body, "acme-labs/widgets", &event.event_id.to_string()));
+        let body =
+            serde_json::to_string(&event).map_err(|e| FixtureError::Invalid(e.to_string()))?;
+        normalized_records.push(sqs_record(
+            index,
+            "normalized-events.fifo",
+            &body,
+            "acme-labs/widgets",
+            &event.event_id.to_string(),
+        ));
     }
-    files.insert("events/route/sqs-normalized-events.json".to_owned(), pretty(&json!({ "Records": normalized_records })));
+    files.insert(
+        "events/route/sqs-normalized-events.json".to_owned(),
+        pretty(&json!({ "Records": normalized_records })),
+    );
     manifest.push(json!({ "function": "route", "event": "events/route/sqs-normalized-events.json", "expect": { "batchItemFailures": [] } }));
 
     files.insert(
@@ -221,7 +338,10 @@ pub fn generate(root: &Path, secrets: &DevSecrets) -> Result<BTreeMap<String, St
         })),
     );
     manifest.push(json!({ "function": "alert", "event": "events/alert/schedule.json", "expect": { "notified": false } }));
-    files.insert("events/manifest.json".to_owned(), pretty(&Value::Array(manifest)));
+    files.insert(
+        "events/manifest.json".to_owned(),
+        pretty(&Value::Array(manifest)),
+    );
     Ok(files)
 }
 
@@ -232,7 +352,8 @@ pub const DEPLOYED_STACK: &str = "community-events";
 /// template resolves it for the default stack name in us-east-1. Replace the
 /// account id (123456789012) with yours to invoke against a deployed stack.
 pub fn sam_env_json(root: &Path) -> Result<String, FixtureError> {
-    let template = crate::template::Template::load(&root.join("template.yaml")).map_err(|e| FixtureError::Invalid(e.to_string()))?;
+    let template = crate::template::Template::load(&root.join("template.yaml"))
+        .map_err(|e| FixtureError::Invalid(e.to_string()))?;
     let resolved = crate::provision::resolve_offline(
         &template,
         DEPLOYED_STACK,
@@ -242,7 +363,8 @@ pub fn sam_env_json(root: &Path) -> Result<String, FixtureError> {
         &BTreeMap::new(),
     )
     .map_err(|e| FixtureError::Invalid(e.to_string()))?;
-    let value = serde_json::to_value(&resolved.environments).map_err(|e| FixtureError::Invalid(e.to_string()))?;
+    let value = serde_json::to_value(&resolved.environments)
+        .map_err(|e| FixtureError::Invalid(e.to_string()))?;
     Ok(pretty(&value))
 }
 
@@ -257,9 +379,11 @@ pub fn write(root: &Path, files: &BTreeMap<String, String>) -> Result<(), Fixtur
     for (relative, content) in files {
         let path = root.join(relative);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| FixtureError::Write(parent.display().to_string(), e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| FixtureError::Write(parent.display().to_string(), e))?;
         }
-        std::fs::write(&path, content).map_err(|e| FixtureError::Write(path.display().to_string(), e))?;
+        std::fs::write(&path, content)
+            .map_err(|e| FixtureError::Write(path.display().to_string(), e))?;
     }
     Ok(())
 }
@@ -268,7 +392,9 @@ pub fn write(root: &Path, files: &BTreeMap<String, String>) -> Result<(), Fixtur
 pub fn stale(root: &Path, files: &BTreeMap<String, String>) -> Vec<String> {
     files
         .iter()
-        .filter(|(relative, content)| std::fs::read_to_string(root.join(relative)).ok().as_deref() != Some(content.as_str()))
+        .filter(|(relative, content)| {
+            std::fs::read_to_string(root.join(relative)).ok().as_deref() != Some(content.as_str())
+        })
         .map(|(relative, _)| relative.clone())
         .collect()
 }

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::ApiGatewayV2httpRequest;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
-use axum::Router;
 use base64::Engine;
 
 use crate::Stack;
@@ -27,7 +27,13 @@ pub fn router(stack: Arc<Stack>) -> Router {
 
 /// The API Gateway v2 event for a request, as HTTP API builds it: lower-case
 /// headers, text bodies as-is, anything else base64-encoded.
-pub fn api_gateway_event(method: Method, uri: &Uri, headers: HeaderMap, platform: &str, body: &[u8]) -> ApiGatewayV2httpRequest {
+pub fn api_gateway_event(
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    platform: &str,
+    body: &[u8],
+) -> ApiGatewayV2httpRequest {
     let mut request = ApiGatewayV2httpRequest::default();
     request.version = Some("2.0".to_owned());
     request.route_key = Some("POST /webhooks/{platform}".to_owned());
@@ -40,7 +46,9 @@ pub fn api_gateway_event(method: Method, uri: &Uri, headers: HeaderMap, platform
     request.request_context.route_key = request.route_key.clone();
     request.request_context.stage = Some("$default".to_owned());
     request.request_context.time_epoch = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
-    request.path_parameters.insert("platform".to_owned(), platform.to_owned());
+    request
+        .path_parameters
+        .insert("platform".to_owned(), platform.to_owned());
     request.headers = headers;
     match std::str::from_utf8(body) {
         Ok(text) => {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use devstack::{fixtures, secrets::DevSecrets, stack, template::Template, Stack, StackOptions};
+use devstack::{Stack, StackOptions, fixtures, secrets::DevSecrets, stack, template::Template};
 
 #[derive(Parser)]
 #[command(about = "The community-events pipeline on the local AWS emulator")]
@@ -19,7 +19,7 @@ enum Command {
     /// Provision the stack, serve POST /webhooks/{platform}, run normalize and
     /// route from their queues and alert on an interval, until Ctrl-C.
     Up {
-        #[arg(long, default_value = "community-dev")]
+        #[arg(long, default_value = "community-events")]
         stack_name: String,
         #[arg(long, default_value_t = 3000)]
         port: u16,
@@ -36,7 +36,7 @@ enum Command {
     /// Create the stack's queues, tables and secret parameters and print
     /// every function's environment (dotenv), e.g. for `cargo lambda watch`.
     Provision {
-        #[arg(long, default_value = "community-dev")]
+        #[arg(long, default_value = "community-events")]
         stack_name: String,
     },
     /// Regenerate events/ from events/payloads (or --check that it is current).
@@ -57,7 +57,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if check {
                 let stale = fixtures::stale(&root, &files);
                 if !stale.is_empty() {
-                    return Err(format!("stale fixtures (run `make fixtures`): {}", stale.join(", ")).into());
+                    return Err(format!(
+                        "stale fixtures (run `make fixtures`): {}",
+                        stale.join(", ")
+                    )
+                    .into());
                 }
                 println!("{} fixture files are current", files.len());
             } else {
@@ -77,19 +81,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{k}={v}");
             }
         }
-        Command::Up { stack_name, port, demo, alert_interval, exit_after_demo } => {
+        Command::Up {
+            stack_name,
+            port,
+            demo,
+            alert_interval,
+            exit_after_demo,
+        } => {
             let template = Template::load(&root.join("template.yaml"))?;
             let sdk = devstack::sdk_config().await;
-            let stack = Arc::new(Stack::start(&template, &sdk, StackOptions::new(stack_name.clone())).await?);
-            println!("stack {stack_name} provisioned on {}", std::env::var("AWS_ENDPOINT_URL").unwrap_or_default());
+            let stack = Arc::new(
+                Stack::start(&template, &sdk, StackOptions::new(stack_name.clone())).await?,
+            );
+            println!(
+                "stack {stack_name} provisioned on {}",
+                std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
+            );
 
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
             println!("webhooks: POST http://127.0.0.1:{port}/webhooks/github");
-            let server = tokio::spawn(axum::serve(listener, devstack::http::router(stack.clone())).into_future());
+            let server = tokio::spawn(
+                axum::serve(listener, devstack::http::router(stack.clone())).into_future(),
+            );
             // The pollers and the alert sweep run in this task (not spawned):
             // the handlers' futures borrow the stack and need no 'static bound.
             let background = async {
-                tokio::join!(pump_forever(&stack), alert_forever(&stack, Duration::from_secs(alert_interval.max(1))));
+                tokio::join!(
+                    pump_forever(&stack),
+                    alert_forever(&stack, Duration::from_secs(alert_interval.max(1)))
+                );
             };
             let foreground = async {
                 if demo {

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -17,11 +17,17 @@ pub enum ProvisionError {
     #[error(transparent)]
     Template(#[from] TemplateError),
     #[error("{operation}: {message}")]
-    Aws { operation: &'static str, message: String },
+    Aws {
+        operation: &'static str,
+        message: String,
+    },
 }
 
 fn aws<E: std::fmt::Debug>(operation: &'static str) -> impl Fn(E) -> ProvisionError {
-    move |e| ProvisionError::Aws { operation, message: format!("{e:?}") }
+    move |e| ProvisionError::Aws {
+        operation,
+        message: format!("{e:?}"),
+    }
 }
 
 /// A provisioned stack: the resolved context (physical ids) and environments.
@@ -39,13 +45,15 @@ impl Provisioned {
             .resources
             .get(logical_id)
             .map(|p| p.reference.clone())
-            .ok_or_else(|| ProvisionError::Template(TemplateError::Unresolved(logical_id.to_owned())))
+            .ok_or_else(|| {
+                ProvisionError::Template(TemplateError::Unresolved(logical_id.to_owned()))
+            })
     }
 
     pub fn environment(&self, function: &str) -> Result<&BTreeMap<String, String>, ProvisionError> {
-        self.environments
-            .get(function)
-            .ok_or_else(|| ProvisionError::Template(TemplateError::Shape(format!("no function {function}"))))
+        self.environments.get(function).ok_or_else(|| {
+            ProvisionError::Template(TemplateError::Shape(format!("no function {function}")))
+        })
     }
 }
 
@@ -58,15 +66,27 @@ pub fn resolve_offline(
     endpoint: &str,
     parameter_overrides: &BTreeMap<String, String>,
 ) -> Result<Provisioned, ProvisionError> {
-    let mut context = base_context(template, stack_name, region, account_id, parameter_overrides);
+    let mut context = base_context(
+        template,
+        stack_name,
+        region,
+        account_id,
+        parameter_overrides,
+    );
     for queue in &template.queues {
         let name = context.resolve(&queue.name)?;
         let url = format!("{}/{account_id}/{name}", endpoint.trim_end_matches('/'));
-        context.resources.insert(queue.logical_id.clone(), queue_physical(url, &name, region, account_id));
+        context.resources.insert(
+            queue.logical_id.clone(),
+            queue_physical(url, &name, region, account_id),
+        );
     }
     for table in &template.tables {
         let name = context.resolve(&table.name)?;
-        context.resources.insert(table.logical_id.clone(), table_physical(&name, region, account_id));
+        context.resources.insert(
+            table.logical_id.clone(),
+            table_physical(&name, region, account_id),
+        );
     }
     finish(template, context)
 }
@@ -92,7 +112,10 @@ fn base_context(
 fn queue_physical(url: String, name: &str, region: &str, account_id: &str) -> Physical {
     Physical {
         attributes: BTreeMap::from([
-            ("Arn".to_owned(), format!("arn:aws:sqs:{region}:{account_id}:{name}")),
+            (
+                "Arn".to_owned(),
+                format!("arn:aws:sqs:{region}:{account_id}:{name}"),
+            ),
             ("QueueName".to_owned(), name.to_owned()),
             ("QueueUrl".to_owned(), url.clone()),
         ]),
@@ -103,7 +126,10 @@ fn queue_physical(url: String, name: &str, region: &str, account_id: &str) -> Ph
 fn table_physical(name: &str, region: &str, account_id: &str) -> Physical {
     Physical {
         reference: name.to_owned(),
-        attributes: BTreeMap::from([("Arn".to_owned(), format!("arn:aws:dynamodb:{region}:{account_id}:table/{name}"))]),
+        attributes: BTreeMap::from([(
+            "Arn".to_owned(),
+            format!("arn:aws:dynamodb:{region}:{account_id}:table/{name}"),
+        )]),
     }
 }
 
@@ -112,7 +138,10 @@ fn finish(template: &Template, context: Context) -> Result<Provisioned, Provisio
     for function in &template.functions {
         environments.insert(function.logical_id.clone(), context.environment(function)?);
     }
-    Ok(Provisioned { context, environments })
+    Ok(Provisioned {
+        context,
+        environments,
+    })
 }
 
 /// Creates (or reuses) every queue and table of the stack on the endpoint the
@@ -125,9 +154,18 @@ pub async fn provision(
 ) -> Result<Provisioned, ProvisionError> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
-    let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "us-east-1".to_owned());
+    let region = sdk
+        .region()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "us-east-1".to_owned());
     // The emulator's default account; the real account id comes back in ARNs.
-    let mut context = base_context(template, stack_name, &region, "123456789012", parameter_overrides);
+    let mut context = base_context(
+        template,
+        stack_name,
+        &region,
+        "123456789012",
+        parameter_overrides,
+    );
 
     // Dead-letter queues first: source queues' redrive policies name them.
     let mut ordered: Vec<_> = template.queues.iter().collect();
@@ -158,7 +196,12 @@ pub async fn provision(
             let policy = serde_json::json!({ "deadLetterTargetArn": dlq_arn, "maxReceiveCount": max.to_string() });
             request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
         }
-        let url = request.send().await.map_err(aws("CreateQueue"))?.queue_url.unwrap_or_default();
+        let url = request
+            .send()
+            .await
+            .map_err(aws("CreateQueue"))?
+            .queue_url
+            .unwrap_or_default();
         let attributes = sqs
             .get_queue_attributes()
             .queue_url(&url)
@@ -182,17 +225,26 @@ pub async fn provision(
     for table in &template.tables {
         let name = context.resolve(&table.name)?;
         create_table(&dynamodb, table, &name).await?;
-        context.resources.insert(table.logical_id.clone(), table_physical(&name, &region, &context.account_id));
+        context.resources.insert(
+            table.logical_id.clone(),
+            table_physical(&name, &region, &context.account_id),
+        );
     }
     finish(template, context)
 }
 
-fn key_schema(keys: &[crate::template::KeyElement]) -> Result<Vec<KeySchemaElement>, ProvisionError> {
+fn key_schema(
+    keys: &[crate::template::KeyElement],
+) -> Result<Vec<KeySchemaElement>, ProvisionError> {
     keys.iter()
         .map(|k| {
             KeySchemaElement::builder()
                 .attribute_name(&k.attribute)
-                .key_type(if k.key_type == "RANGE" { KeyType::Range } else { KeyType::Hash })
+                .key_type(if k.key_type == "RANGE" {
+                    KeyType::Range
+                } else {
+                    KeyType::Hash
+                })
                 .build()
                 .map_err(aws("KeySchemaElement"))
         })
@@ -240,7 +292,12 @@ async fn create_table(
     }
     match request.send().await {
         Ok(_) => {}
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_in_use_exception()) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            return Ok(());
+        }
         Err(e) => return Err(aws("CreateTable")(e)),
     }
     if let Some(attribute) = &table.ttl_attribute {
@@ -262,7 +319,11 @@ async fn create_table(
 }
 
 /// Writes a SecureString parameter (overwriting).
-pub async fn put_secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) -> Result<(), ProvisionError> {
+pub async fn put_secret(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    value: &str,
+) -> Result<(), ProvisionError> {
     aws_sdk_ssm::Client::new(sdk)
         .put_parameter()
         .name(name)

@@ -6,9 +6,12 @@
 use std::collections::HashSet;
 use std::future::Future;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::event::sqs::{
+    BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute,
+};
 use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName,
+    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
+    MessageSystemAttributeName,
 };
 
 use crate::ProvisionError;
@@ -27,7 +30,10 @@ pub struct Mapping {
 }
 
 fn sqs_error<E: std::fmt::Debug>(operation: &'static str) -> impl Fn(E) -> ProvisionError {
-    move |e| ProvisionError::Aws { operation, message: format!("{e:?}") }
+    move |e| ProvisionError::Aws {
+        operation,
+        message: format!("{e:?}"),
+    }
 }
 
 /// What one poll did.
@@ -39,7 +45,11 @@ pub struct Polled {
 
 impl Mapping {
     /// One poll + invoke. The handler is the function's own `handle`.
-    pub async fn poll_once<F, Fut, E>(&self, sqs: &aws_sdk_sqs::Client, handler: F) -> Result<Polled, ProvisionError>
+    pub async fn poll_once<F, Fut, E>(
+        &self,
+        sqs: &aws_sdk_sqs::Client,
+        handler: F,
+    ) -> Result<Polled, ProvisionError>
     where
         F: FnOnce(SqsEvent) -> Fut,
         Fut: Future<Output = Result<SqsBatchResponse, E>>,
@@ -62,15 +72,23 @@ impl Mapping {
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(|m| self.record(m)).collect();
         let failed: HashSet<String> = match handler(event).await {
-            Ok(response) => response.batch_item_failures.into_iter().map(|f: BatchItemFailure| f.item_identifier).collect(),
+            Ok(response) => response
+                .batch_item_failures
+                .into_iter()
+                .map(|f: BatchItemFailure| f.item_identifier)
+                .collect(),
             Err(error) => {
                 // A failed invocation retries the whole batch, as Lambda does.
                 tracing::warn!(error = %error, "invocation failed; the whole batch returns to the queue");
-                messages.iter().filter_map(|m| m.message_id.clone()).collect()
+                messages
+                    .iter()
+                    .filter_map(|m| m.message_id.clone())
+                    .collect()
             }
         };
-        let (retry, done): (Vec<&Message>, Vec<&Message>) =
-            messages.iter().partition(|m| m.message_id.as_ref().is_some_and(|id| failed.contains(id)));
+        let (retry, done): (Vec<&Message>, Vec<&Message>) = messages
+            .iter()
+            .partition(|m| m.message_id.as_ref().is_some_and(|id| failed.contains(id)));
         for chunk in done.chunks(10) {
             let entries: Vec<_> = chunk
                 .iter()
@@ -110,7 +128,10 @@ impl Mapping {
                 .await
                 .map_err(sqs_error("ChangeMessageVisibilityBatch"))?;
         }
-        Ok(Polled { received: messages.len(), failed: retry.len() })
+        Ok(Polled {
+            received: messages.len(),
+            failed: retry.len(),
+        })
     }
 
     /// The Lambda SQS record for a received message.
@@ -126,7 +147,9 @@ impl Mapping {
         record.aws_region = Some(self.region.clone());
         if let Some(attributes) = &m.attributes {
             for (name, value) in attributes {
-                record.attributes.insert(name.as_str().to_owned(), value.clone());
+                record
+                    .attributes
+                    .insert(name.as_str().to_owned(), value.clone());
             }
         }
         if let Some(attributes) = &m.message_attributes {

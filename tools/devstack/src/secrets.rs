@@ -6,7 +6,8 @@
 pub const DEV_GITHUB_WEBHOOK_SECRET: &str = "dev-github-webhook-secret";
 pub const DEV_SLACK_SIGNING_SECRET: &str = "dev-slack-signing-secret";
 /// Hex Ed25519 public key of the dev key pair (seed = 32 bytes of 0x01).
-pub const DEV_DISCORD_PUBLIC_KEY: &str = "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
+pub const DEV_DISCORD_PUBLIC_KEY: &str =
+    "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
 pub const DEV_DISCOURSE_WEBHOOK_SECRET: &str = "dev-discourse-webhook-secret";
 pub const DEV_RELAY_WEBHOOK_SECRET: &str = "dev-relay-webhook-secret";
 
@@ -42,7 +43,12 @@ impl DevSecrets {
     /// `DISCOURSE_WEBHOOK_SECRET`, `RELAY_WEBHOOK_SECRET`, each falling back
     /// to its dev default.
     pub fn from_env() -> DevSecrets {
-        let pick = |name: &str, default: String| std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or(default);
+        let pick = |name: &str, default: String| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or(default)
+        };
         let d = DevSecrets::default();
         DevSecrets {
             github: pick("GITHUB_WEBHOOK_SECRET", d.github),
@@ -59,8 +65,14 @@ impl DevSecrets {
         vec![
             (github_parameter.to_owned(), self.github.clone()),
             (format!("{prefix}/slack-signing-secret"), self.slack.clone()),
-            (format!("{prefix}/discord-public-key"), self.discord_public_key.clone()),
-            (format!("{prefix}/discourse-webhook-secret"), self.discourse.clone()),
+            (
+                format!("{prefix}/discord-public-key"),
+                self.discord_public_key.clone(),
+            ),
+            (
+                format!("{prefix}/discourse-webhook-secret"),
+                self.discourse.clone(),
+            ),
             (format!("{prefix}/relay-webhook-secret"), self.relay.clone()),
         ]
     }

@@ -8,11 +8,11 @@ use std::time::Duration;
 use community_aws::ports::QueueStats;
 use lambda_kit::Clock;
 
+use crate::ProvisionError;
 use crate::provision::{self, Provisioned};
 use crate::pump::{Mapping, Polled};
 use crate::secrets::DevSecrets;
 use crate::template::Template;
-use crate::ProvisionError;
 
 pub const INGEST: &str = "IngestFunction";
 pub const NORMALIZE: &str = "NormalizeFunction";
@@ -24,7 +24,10 @@ pub enum StackError {
     #[error(transparent)]
     Provision(#[from] ProvisionError),
     #[error("{function} config: {source}")]
-    Config { function: &'static str, source: lambda_kit::config::ConfigError },
+    Config {
+        function: &'static str,
+        source: lambda_kit::config::ConfigError,
+    },
     #[error("ingest cold start: {0}")]
     Ingest(#[from] ingest::InitError),
     #[error("alert cold start: {0}")]
@@ -68,7 +71,9 @@ pub struct Stack {
 
 impl std::fmt::Debug for Stack {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Stack").field("stack_name", &self.options.stack_name).finish_non_exhaustive()
+        f.debug_struct("Stack")
+            .field("stack_name", &self.options.stack_name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -83,7 +88,11 @@ fn config<T>(
 
 impl Stack {
     /// Provisions the stack on the emulator and builds the handlers.
-    pub async fn start(template: &Template, sdk: &aws_config::SdkConfig, options: StackOptions) -> Result<Stack, StackError> {
+    pub async fn start(
+        template: &Template,
+        sdk: &aws_config::SdkConfig,
+        options: StackOptions,
+    ) -> Result<Stack, StackError> {
         Stack::start_with_clock(template, sdk, options, lambda_kit::system_clock()).await
     }
 
@@ -93,32 +102,54 @@ impl Stack {
         options: StackOptions,
         clock: Clock,
     ) -> Result<Stack, StackError> {
-        let provisioned = provision::provision(template, sdk, &options.stack_name, &options.parameter_overrides).await?;
+        let provisioned = provision::provision(
+            template,
+            sdk,
+            &options.stack_name,
+            &options.parameter_overrides,
+        )
+        .await?;
         let github_parameter = provisioned
             .context
             .parameters
             .get("GithubWebhookSecretParam")
             .cloned()
             .unwrap_or_else(|| "/community-events/dev/github-webhook-secret".to_owned());
-        let prefix = github_parameter.rsplit_once('/').map_or("/community-events/dev", |(p, _)| p).to_owned();
+        let prefix = github_parameter
+            .rsplit_once('/')
+            .map_or("/community-events/dev", |(p, _)| p)
+            .to_owned();
         for (name, value) in options.secrets.parameters(&github_parameter, &prefix) {
             provision::put_secret(sdk, &name, &value).await?;
         }
 
         let clients = community_aws::Clients::from_config(sdk);
         let ingest_config = config(INGEST, &provisioned, |e| ingest::Config::from_lookup(e))?;
-        let normalize_config = config(NORMALIZE, &provisioned, |e| normalize::Config::from_lookup(e))?;
+        let normalize_config = config(NORMALIZE, &provisioned, |e| {
+            normalize::Config::from_lookup(e)
+        })?;
         let route_config = config(ROUTE, &provisioned, |e| route::Config::from_lookup(e))?;
         let alert_config = config(ALERT, &provisioned, |e| alert::Config::from_lookup(e))?;
 
         let ingest = ingest::Ingest::from_clients(ingest_config, &clients, clock.clone()).await?;
-        let normalize = normalize::Normalize::from_clients(&normalize_config, &clients, clock.clone());
+        let normalize =
+            normalize::Normalize::from_clients(&normalize_config, &clients, clock.clone());
         let route = route::Route::from_clients(&route_config, &clients, clock.clone());
         let alert = alert::Alert::from_clients(&alert_config, &clients, clock).await?;
 
         let raw_events = mapping(template, &provisioned, NORMALIZE, &options)?;
         let normalized_events = mapping(template, &provisioned, ROUTE, &options)?;
-        Ok(Stack { provisioned, clients, ingest, normalize, route, alert, raw_events, normalized_events, options })
+        Ok(Stack {
+            provisioned,
+            clients,
+            ingest,
+            normalize,
+            route,
+            alert,
+            raw_events,
+            normalized_events,
+            options,
+        })
     }
 
     /// One poll of each event-source mapping, in pipeline order.
@@ -139,8 +170,18 @@ impl Stack {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             self.pump_once().await?;
-            let raw = self.clients.sqs.depth(&self.raw_events.queue_url).await.map_err(aws)?;
-            let normalized = self.clients.sqs.depth(&self.normalized_events.queue_url).await.map_err(aws)?;
+            let raw = self
+                .clients
+                .sqs
+                .depth(&self.raw_events.queue_url)
+                .await
+                .map_err(aws)?;
+            let normalized = self
+                .clients
+                .sqs
+                .depth(&self.normalized_events.queue_url)
+                .await
+                .map_err(aws)?;
             if raw.visible + raw.in_flight + normalized.visible + normalized.in_flight == 0 {
                 return Ok(());
             }
@@ -157,20 +198,33 @@ impl Stack {
 }
 
 fn aws(e: community_aws::AwsError) -> StackError {
-    StackError::Provision(ProvisionError::Aws { operation: e.operation, message: e.message })
+    StackError::Provision(ProvisionError::Aws {
+        operation: e.operation,
+        message: e.message,
+    })
 }
 
-fn mapping(template: &Template, provisioned: &Provisioned, function: &str, options: &StackOptions) -> Result<Mapping, StackError> {
+fn mapping(
+    template: &Template,
+    provisioned: &Provisioned,
+    function: &str,
+    options: &StackOptions,
+) -> Result<Mapping, StackError> {
     let spec = template.function(function).map_err(ProvisionError::from)?;
-    let source = spec
-        .sqs_sources
-        .first()
-        .ok_or_else(|| ProvisionError::Template(crate::template::TemplateError::Shape(format!("{function} has no SQS event"))))?;
+    let source = spec.sqs_sources.first().ok_or_else(|| {
+        ProvisionError::Template(crate::template::TemplateError::Shape(format!(
+            "{function} has no SQS event"
+        )))
+    })?;
     let physical = provisioned
         .context
         .resources
         .get(&source.queue_logical_id)
-        .ok_or_else(|| ProvisionError::Template(crate::template::TemplateError::Unresolved(source.queue_logical_id.clone())))?;
+        .ok_or_else(|| {
+            ProvisionError::Template(crate::template::TemplateError::Unresolved(
+                source.queue_logical_id.clone(),
+            ))
+        })?;
     Ok(Mapping {
         queue_url: physical.reference.clone(),
         queue_arn: physical.attributes.get("Arn").cloned().unwrap_or_default(),

@@ -14,7 +14,10 @@ use serde_yaml::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("template is not valid YAML: {0}")]
     Yaml(#[from] serde_yaml::Error),
     #[error("template: {0}")]
@@ -114,8 +117,10 @@ pub struct Physical {
 
 impl Template {
     pub fn load(path: &std::path::Path) -> Result<Template, TemplateError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Template::parse(&text)
     }
 
@@ -125,11 +130,22 @@ impl Template {
         if let Some(map) = root.get("Parameters").and_then(Value::as_mapping) {
             for (name, spec) in map {
                 let name = name.as_str().ok_or_else(|| shape("parameter name"))?;
-                parameters.insert(name.to_owned(), spec.get("Default").map(scalar_text).unwrap_or_default());
+                parameters.insert(
+                    name.to_owned(),
+                    spec.get("Default").map(scalar_text).unwrap_or_default(),
+                );
             }
         }
-        let resources = root.get("Resources").and_then(Value::as_mapping).ok_or_else(|| shape("no Resources"))?;
-        let mut template = Template { parameters, queues: Vec::new(), tables: Vec::new(), functions: Vec::new() };
+        let resources = root
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .ok_or_else(|| shape("no Resources"))?;
+        let mut template = Template {
+            parameters,
+            queues: Vec::new(),
+            tables: Vec::new(),
+            functions: Vec::new(),
+        };
         for (id, resource) in resources {
             let id = id.as_str().ok_or_else(|| shape("resource id"))?.to_owned();
             let kind = resource.get("Type").and_then(Value::as_str).unwrap_or("");
@@ -137,7 +153,9 @@ impl Template {
             match kind {
                 "AWS::SQS::Queue" => template.queues.push(queue_spec(id, &props)?),
                 "AWS::DynamoDB::Table" => template.tables.push(table_spec(id, &props)?),
-                "AWS::Serverless::Function" => template.functions.push(function_spec(id, resource, &props)?),
+                "AWS::Serverless::Function" => template
+                    .functions
+                    .push(function_spec(id, resource, &props)?),
                 _ => {}
             }
         }
@@ -169,19 +187,26 @@ fn scalar_text(v: &Value) -> String {
 }
 
 fn int(v: Option<&Value>) -> Option<i64> {
-    v.and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+    v.and_then(|v| {
+        v.as_i64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    })
 }
 
 fn boolean(v: Option<&Value>) -> bool {
-    v.and_then(|v| v.as_bool().or_else(|| v.as_str().map(|s| s == "true"))).unwrap_or(false)
+    v.and_then(|v| v.as_bool().or_else(|| v.as_str().map(|s| s == "true")))
+        .unwrap_or(false)
 }
 
 fn queue_spec(logical_id: String, props: &Value) -> Result<QueueSpec, TemplateError> {
     let redrive = match props.get("RedrivePolicy") {
         None => None,
         Some(policy) => {
-            let target = policy.get("deadLetterTargetArn").ok_or_else(|| shape("RedrivePolicy without deadLetterTargetArn"))?;
-            let (dlq, attr) = get_att(target).ok_or_else(|| shape("deadLetterTargetArn must be !GetAtt Queue.Arn"))?;
+            let target = policy
+                .get("deadLetterTargetArn")
+                .ok_or_else(|| shape("RedrivePolicy without deadLetterTargetArn"))?;
+            let (dlq, attr) = get_att(target)
+                .ok_or_else(|| shape("deadLetterTargetArn must be !GetAtt Queue.Arn"))?;
             if attr != "Arn" {
                 return Err(shape("deadLetterTargetArn must be !GetAtt Queue.Arn"));
             }
@@ -190,7 +215,10 @@ fn queue_spec(logical_id: String, props: &Value) -> Result<QueueSpec, TemplateEr
         }
     };
     Ok(QueueSpec {
-        name: props.get("QueueName").cloned().ok_or_else(|| shape(format!("{logical_id} has no QueueName")))?,
+        name: props
+            .get("QueueName")
+            .cloned()
+            .ok_or_else(|| shape(format!("{logical_id} has no QueueName")))?,
         fifo: boolean(props.get("FifoQueue")),
         content_based_deduplication: boolean(props.get("ContentBasedDeduplication")),
         visibility_timeout: int(props.get("VisibilityTimeout")),
@@ -201,12 +229,22 @@ fn queue_spec(logical_id: String, props: &Value) -> Result<QueueSpec, TemplateEr
 }
 
 fn key_elements(v: Option<&Value>) -> Result<Vec<KeyElement>, TemplateError> {
-    let list = v.and_then(Value::as_sequence).ok_or_else(|| shape("KeySchema"))?;
+    let list = v
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| shape("KeySchema"))?;
     list.iter()
         .map(|k| {
             Ok(KeyElement {
-                attribute: k.get("AttributeName").and_then(Value::as_str).ok_or_else(|| shape("AttributeName"))?.to_owned(),
-                key_type: k.get("KeyType").and_then(Value::as_str).ok_or_else(|| shape("KeyType"))?.to_owned(),
+                attribute: k
+                    .get("AttributeName")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| shape("AttributeName"))?
+                    .to_owned(),
+                key_type: k
+                    .get("KeyType")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| shape("KeyType"))?
+                    .to_owned(),
             })
         })
         .collect()
@@ -214,17 +252,34 @@ fn key_elements(v: Option<&Value>) -> Result<Vec<KeyElement>, TemplateError> {
 
 fn table_spec(logical_id: String, props: &Value) -> Result<TableSpec, TemplateError> {
     let mut attributes = BTreeMap::new();
-    for a in props.get("AttributeDefinitions").and_then(Value::as_sequence).ok_or_else(|| shape("AttributeDefinitions"))? {
+    for a in props
+        .get("AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| shape("AttributeDefinitions"))?
+    {
         attributes.insert(
-            a.get("AttributeName").and_then(Value::as_str).ok_or_else(|| shape("AttributeName"))?.to_owned(),
-            a.get("AttributeType").and_then(Value::as_str).ok_or_else(|| shape("AttributeType"))?.to_owned(),
+            a.get("AttributeName")
+                .and_then(Value::as_str)
+                .ok_or_else(|| shape("AttributeName"))?
+                .to_owned(),
+            a.get("AttributeType")
+                .and_then(Value::as_str)
+                .ok_or_else(|| shape("AttributeType"))?
+                .to_owned(),
         );
     }
     let mut indexes = Vec::new();
-    if let Some(list) = props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence) {
+    if let Some(list) = props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+    {
         for index in list {
             indexes.push(IndexSpec {
-                name: index.get("IndexName").and_then(Value::as_str).ok_or_else(|| shape("IndexName"))?.to_owned(),
+                name: index
+                    .get("IndexName")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| shape("IndexName"))?
+                    .to_owned(),
                 keys: key_elements(index.get("KeySchema"))?,
                 projection: index
                     .get("Projection")
@@ -242,7 +297,10 @@ fn table_spec(logical_id: String, props: &Value) -> Result<TableSpec, TemplateEr
         .and_then(Value::as_str)
         .map(str::to_owned);
     Ok(TableSpec {
-        name: props.get("TableName").cloned().ok_or_else(|| shape(format!("{logical_id} has no TableName")))?,
+        name: props
+            .get("TableName")
+            .cloned()
+            .ok_or_else(|| shape(format!("{logical_id} has no TableName")))?,
         attributes,
         keys: key_elements(props.get("KeySchema"))?,
         indexes,
@@ -251,18 +309,33 @@ fn table_spec(logical_id: String, props: &Value) -> Result<TableSpec, TemplateEr
     })
 }
 
-fn function_spec(logical_id: String, resource: &Value, props: &Value) -> Result<FunctionSpec, TemplateError> {
+fn function_spec(
+    logical_id: String,
+    resource: &Value,
+    props: &Value,
+) -> Result<FunctionSpec, TemplateError> {
     let binary = resource
         .get("Metadata")
         .and_then(|m| m.get("BuildProperties"))
         .and_then(|b| b.get("Binary"))
         .and_then(Value::as_str)
-        .ok_or_else(|| shape(format!("{logical_id} has no Metadata.BuildProperties.Binary")))?
+        .ok_or_else(|| {
+            shape(format!(
+                "{logical_id} has no Metadata.BuildProperties.Binary"
+            ))
+        })?
         .to_owned();
     let mut environment = BTreeMap::new();
-    if let Some(vars) = props.get("Environment").and_then(|e| e.get("Variables")).and_then(Value::as_mapping) {
+    if let Some(vars) = props
+        .get("Environment")
+        .and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+    {
         for (k, v) in vars {
-            environment.insert(k.as_str().ok_or_else(|| shape("variable name"))?.to_owned(), v.clone());
+            environment.insert(
+                k.as_str().ok_or_else(|| shape("variable name"))?.to_owned(),
+                v.clone(),
+            );
         }
     }
     let mut sqs_sources = Vec::new();
@@ -273,20 +346,33 @@ fn function_spec(logical_id: String, resource: &Value, props: &Value) -> Result<
             let p = event.get("Properties").cloned().unwrap_or(Value::Null);
             match event.get("Type").and_then(Value::as_str) {
                 Some("SQS") => {
-                    let (queue, _) = p.get("Queue").and_then(get_att).ok_or_else(|| shape("SQS Queue must be !GetAtt Queue.Arn"))?;
+                    let (queue, _) = p
+                        .get("Queue")
+                        .and_then(get_att)
+                        .ok_or_else(|| shape("SQS Queue must be !GetAtt Queue.Arn"))?;
                     let report = p
                         .get("FunctionResponseTypes")
                         .and_then(Value::as_sequence)
-                        .is_some_and(|l| l.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")));
+                        .is_some_and(|l| {
+                            l.iter()
+                                .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                        });
                     sqs_sources.push(SqsSource {
                         queue_logical_id: queue,
                         batch_size: int(p.get("BatchSize")).unwrap_or(10) as i32,
                         report_batch_item_failures: report,
                     });
                 }
-                Some("HttpApi") => http_paths.push(p.get("Path").and_then(Value::as_str).unwrap_or("/").to_owned()),
+                Some("HttpApi") => http_paths.push(
+                    p.get("Path")
+                        .and_then(Value::as_str)
+                        .unwrap_or("/")
+                        .to_owned(),
+                ),
                 Some("Schedule" | "ScheduleV2") => schedules.push(
-                    p.get("ScheduleExpression").map(|v| format!("{v:?}")).unwrap_or_default(),
+                    p.get("ScheduleExpression")
+                        .map(|v| format!("{v:?}"))
+                        .unwrap_or_default(),
                 ),
                 _ => {}
             }
@@ -312,7 +398,9 @@ fn get_att(v: &Value) -> Option<(String, String)> {
     };
     match inner {
         Value::String(s) => s.split_once('.').map(|(a, b)| (a.to_owned(), b.to_owned())),
-        Value::Sequence(parts) if parts.len() == 2 => Some((parts[0].as_str()?.to_owned(), parts[1].as_str()?.to_owned())),
+        Value::Sequence(parts) if parts.len() == 2 => {
+            Some((parts[0].as_str()?.to_owned(), parts[1].as_str()?.to_owned()))
+        }
         _ => None,
     }
 }
@@ -322,9 +410,14 @@ impl Context {
     pub fn resolve(&self, v: &Value) -> Result<String, TemplateError> {
         match v {
             Value::String(_) | Value::Number(_) | Value::Bool(_) => Ok(scalar_text(v)),
-            Value::Tagged(t) => self.intrinsic(&t.tag.to_string().trim_start_matches('!').to_owned(), &t.value, v),
+            Value::Tagged(t) => {
+                self.intrinsic(t.tag.to_string().trim_start_matches('!'), &t.value, v)
+            }
             Value::Mapping(m) if m.len() == 1 => {
-                let (k, inner) = m.iter().next().ok_or_else(|| TemplateError::Unresolved(format!("{v:?}")))?;
+                let (k, inner) = m
+                    .iter()
+                    .next()
+                    .ok_or_else(|| TemplateError::Unresolved(format!("{v:?}")))?;
                 let name = k.as_str().unwrap_or("");
                 let name = name.strip_prefix("Fn::").unwrap_or(name);
                 self.intrinsic(name, inner, v)
@@ -335,12 +428,21 @@ impl Context {
 
     fn intrinsic(&self, name: &str, inner: &Value, whole: &Value) -> Result<String, TemplateError> {
         match name {
-            "Ref" => self.reference(inner.as_str().ok_or_else(|| TemplateError::Unresolved(format!("{whole:?}")))?),
+            "Ref" => self.reference(
+                inner
+                    .as_str()
+                    .ok_or_else(|| TemplateError::Unresolved(format!("{whole:?}")))?,
+            ),
             "GetAtt" => {
-                let (id, attr) = get_att(whole).ok_or_else(|| TemplateError::Unresolved(format!("{whole:?}")))?;
+                let (id, attr) = get_att(whole)
+                    .ok_or_else(|| TemplateError::Unresolved(format!("{whole:?}")))?;
                 self.attribute(&id, &attr)
             }
-            "Sub" => self.substitute(inner.as_str().ok_or_else(|| TemplateError::Unresolved(format!("{whole:?}")))?),
+            "Sub" => self.substitute(
+                inner
+                    .as_str()
+                    .ok_or_else(|| TemplateError::Unresolved(format!("{whole:?}")))?,
+            ),
             other => Err(TemplateError::Unresolved(format!("intrinsic {other}"))),
         }
     }
@@ -383,7 +485,9 @@ impl Context {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after.find('}').ok_or_else(|| TemplateError::Unresolved(format!("!Sub {text}")))?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| TemplateError::Unresolved(format!("!Sub {text}")))?;
             let name = &after[..end];
             let value = match name.split_once('.') {
                 Some((id, attr)) if !name.starts_with("AWS::") => self.attribute(id, attr)?,
@@ -397,8 +501,15 @@ impl Context {
     }
 
     /// Every environment variable of a function, resolved.
-    pub fn environment(&self, function: &FunctionSpec) -> Result<BTreeMap<String, String>, TemplateError> {
-        function.environment.iter().map(|(k, v)| Ok((k.clone(), self.resolve(v)?))).collect()
+    pub fn environment(
+        &self,
+        function: &FunctionSpec,
+    ) -> Result<BTreeMap<String, String>, TemplateError> {
+        function
+            .environment
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
+            .collect()
     }
 }
 
@@ -407,7 +518,10 @@ mod tests {
     use super::*;
 
     fn template() -> Template {
-        Template::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml")).unwrap()
+        Template::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -432,12 +546,25 @@ mod tests {
                     queue.logical_id,
                     f.logical_id
                 );
-                assert!(source.report_batch_item_failures, "{} must report batch item failures", f.logical_id);
+                assert!(
+                    source.report_batch_item_failures,
+                    "{} must report batch item failures",
+                    f.logical_id
+                );
             }
         }
-        assert!(t.function("IngestFunction").unwrap().http_paths.contains(&"/webhooks/{platform}".to_owned()));
+        assert!(
+            t.function("IngestFunction")
+                .unwrap()
+                .http_paths
+                .contains(&"/webhooks/{platform}".to_owned())
+        );
         assert!(!t.function("AlertFunction").unwrap().schedules.is_empty());
-        let events = t.tables.iter().find(|x| x.logical_id == "EventsTable").unwrap();
+        let events = t
+            .tables
+            .iter()
+            .find(|x| x.logical_id == "EventsTable")
+            .unwrap();
         assert_eq!(events.ttl_attribute.as_deref(), Some("expiresAt"));
         let index_names: Vec<_> = events.indexes.iter().map(|i| i.name.as_str()).collect();
         assert_eq!(index_names, ["byMember", "byType", "byDay"]);
@@ -454,9 +581,13 @@ mod tests {
         };
         ctx.resources.insert(
             "Q".into(),
-            Physical { reference: "http://q".into(), attributes: BTreeMap::from([("Arn".to_owned(), "arn:q".to_owned())]) },
+            Physical {
+                reference: "http://q".into(),
+                attributes: BTreeMap::from([("Arn".to_owned(), "arn:q".to_owned())]),
+            },
         );
-        let v: Value = serde_yaml::from_str(r#"!Sub "${AWS::StackName}-${Q}-${Q.Arn}-${P}""#).unwrap();
+        let v: Value =
+            serde_yaml::from_str(r#"!Sub "${AWS::StackName}-${Q}-${Q.Arn}-${P}""#).unwrap();
         assert_eq!(ctx.resolve(&v).unwrap(), "s-http://q-arn:q-/x");
         let v: Value = serde_yaml::from_str("{Ref: Q}").unwrap();
         assert_eq!(ctx.resolve(&v).unwrap(), "http://q");

@@ -7,12 +7,12 @@
 //! (created). Everything else is dropped by a named rule, never silently.
 
 use canonical_event::{
-    excerpt, Actor, Content, EventDraft, EventId, EventType, Platform, Source, EXCERPT_MAX_CHARS,
-    TITLE_MAX_CHARS,
+    Actor, Content, EXCERPT_MAX_CHARS, EventDraft, EventId, EventType, Platform, Source,
+    TITLE_MAX_CHARS, excerpt,
 };
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::payload::{Label, Payload, User};
 use crate::envelope::Envelope;
@@ -37,12 +37,17 @@ struct ActionOnly<'a> {
 pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
     let event = envelope.event_name.as_ref();
     let raw = envelope.payload.get();
-    let action_only: ActionOnly<'_> = serde_json::from_str(raw).map_err(|e| AdaptError::Malformed {
-        event: event.to_owned(),
-        detail: e.to_string(),
-    })?;
+    let action_only: ActionOnly<'_> =
+        serde_json::from_str(raw).map_err(|e| AdaptError::Malformed {
+            event: event.to_owned(),
+            detail: e.to_string(),
+        })?;
     let action = action_only.action.as_deref().unwrap_or("");
-    let name = if action.is_empty() { event.to_owned() } else { format!("{event}.{action}") };
+    let name = if action.is_empty() {
+        event.to_owned()
+    } else {
+        format!("{event}.{action}")
+    };
 
     let mapped = match (event, action) {
         ("issues", "opened") => Some(EventType::IssueOpened),
@@ -67,8 +72,16 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             "ping" => DROP_PING,
             // GitHub sends `watch.started` alongside `star.created` for the same click.
             "watch" => DROP_WATCH,
-            "issues" | "issue_comment" | "pull_request" | "pull_request_review" | "discussion"
-            | "discussion_comment" | "star" | "release" | "member" | "sponsorship" => DROP_UNTRACKED_ACTION,
+            "issues"
+            | "issue_comment"
+            | "pull_request"
+            | "pull_request_review"
+            | "discussion"
+            | "discussion_comment"
+            | "star"
+            | "release"
+            | "member"
+            | "sponsorship" => DROP_UNTRACKED_ACTION,
             _ => DROP_UNSUPPORTED_EVENT,
         };
         return Ok(Adapted::Dropped { rule, name });
@@ -78,7 +91,10 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         event: name.clone(),
         detail: e.to_string(),
     })?;
-    let ctx = Ctx { envelope, name: &name };
+    let ctx = Ctx {
+        envelope,
+        name: &name,
+    };
     let draft = match event_type {
         EventType::IssueOpened | EventType::IssueClosed => {
             let issue = ctx.need(payload.issue, "issue")?;
@@ -97,8 +113,16 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                 event_type,
                 &actor,
                 when,
-                Source { thread_id: Some(issue.number.to_string()), url: Some(issue.html_url), ..ctx.repo(&payload.repository) },
-                Content { title: title(&issue.title), excerpt: body(issue.body.as_deref()), labels: labels(&issue.labels) },
+                Source {
+                    thread_id: Some(issue.number.to_string()),
+                    url: Some(issue.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
+                Content {
+                    title: title(&issue.title),
+                    excerpt: body(issue.body.as_deref()),
+                    labels: labels(&issue.labels),
+                },
                 issue.author_association.as_deref(),
             )?
         }
@@ -109,24 +133,47 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                 event_type,
                 &comment.user,
                 comment.created_at.as_deref(),
-                Source { thread_id: Some(issue.number.to_string()), url: Some(comment.html_url), ..ctx.repo(&payload.repository) },
-                Content { title: title(&issue.title), excerpt: body(comment.body.as_deref()), labels: labels(&issue.labels) },
+                Source {
+                    thread_id: Some(issue.number.to_string()),
+                    url: Some(comment.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
+                Content {
+                    title: title(&issue.title),
+                    excerpt: body(comment.body.as_deref()),
+                    labels: labels(&issue.labels),
+                },
                 comment.author_association.as_deref(),
             )?
         }
         EventType::PullRequestOpened | EventType::PullRequestMerged => {
             let pr = ctx.need(payload.pull_request, "pull_request")?;
             if event_type == EventType::PullRequestMerged && pr.merged != Some(true) {
-                return Ok(Adapted::Dropped { rule: DROP_PR_CLOSED_UNMERGED, name });
+                return Ok(Adapted::Dropped {
+                    rule: DROP_PR_CLOSED_UNMERGED,
+                    name,
+                });
             }
-            let when = if event_type == EventType::PullRequestMerged { pr.merged_at.as_deref() } else { pr.created_at.as_deref() };
+            let when = if event_type == EventType::PullRequestMerged {
+                pr.merged_at.as_deref()
+            } else {
+                pr.created_at.as_deref()
+            };
             // A merge is credited to the author of the pull request, not to the merger.
             ctx.draft(
                 event_type,
                 &pr.user,
                 when,
-                Source { thread_id: Some(pr.number.to_string()), url: Some(pr.html_url), ..ctx.repo(&payload.repository) },
-                Content { title: title(&pr.title), excerpt: body(pr.body.as_deref()), labels: labels(&pr.labels) },
+                Source {
+                    thread_id: Some(pr.number.to_string()),
+                    url: Some(pr.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
+                Content {
+                    title: title(&pr.title),
+                    excerpt: body(pr.body.as_deref()),
+                    labels: labels(&pr.labels),
+                },
                 pr.author_association.as_deref(),
             )?
         }
@@ -137,11 +184,18 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                 event_type,
                 &review.user,
                 review.submitted_at.as_deref(),
-                Source { thread_id: Some(pr.number.to_string()), url: Some(review.html_url), ..ctx.repo(&payload.repository) },
+                Source {
+                    thread_id: Some(pr.number.to_string()),
+                    url: Some(review.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
                 Content {
                     title: title(&pr.title),
                     excerpt: body(review.body.as_deref()),
-                    labels: review.state.map(|s| vec![format!("review:{}", s.to_ascii_lowercase())]).unwrap_or_default(),
+                    labels: review
+                        .state
+                        .map(|s| vec![format!("review:{}", s.to_ascii_lowercase())])
+                        .unwrap_or_default(),
                 },
                 review.author_association.as_deref(),
             )?
@@ -156,8 +210,16 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                 event_type,
                 &d.user,
                 d.created_at.as_deref(),
-                Source { thread_id: Some(d.number.to_string()), url: Some(d.html_url), ..ctx.repo(&payload.repository) },
-                Content { title: title(&d.title), excerpt: body(d.body.as_deref()), labels },
+                Source {
+                    thread_id: Some(d.number.to_string()),
+                    url: Some(d.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
+                Content {
+                    title: title(&d.title),
+                    excerpt: body(d.body.as_deref()),
+                    labels,
+                },
                 d.author_association.as_deref(),
             )?
         }
@@ -168,9 +230,19 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             ctx.draft(
                 event_type,
                 &answer.user,
-                d.answer_chosen_at.as_deref().or(answer.created_at.as_deref()),
-                Source { thread_id: Some(d.number.to_string()), url: Some(answer.html_url), ..ctx.repo(&payload.repository) },
-                Content { title: title(&d.title), excerpt: body(answer.body.as_deref()), labels: labels(&d.labels) },
+                d.answer_chosen_at
+                    .as_deref()
+                    .or(answer.created_at.as_deref()),
+                Source {
+                    thread_id: Some(d.number.to_string()),
+                    url: Some(answer.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
+                Content {
+                    title: title(&d.title),
+                    excerpt: body(answer.body.as_deref()),
+                    labels: labels(&d.labels),
+                },
                 answer.author_association.as_deref(),
             )?
         }
@@ -181,37 +253,69 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                 event_type,
                 &comment.user,
                 comment.created_at.as_deref(),
-                Source { thread_id: Some(d.number.to_string()), url: Some(comment.html_url), ..ctx.repo(&payload.repository) },
-                Content { title: title(&d.title), excerpt: body(comment.body.as_deref()), labels: labels(&d.labels) },
+                Source {
+                    thread_id: Some(d.number.to_string()),
+                    url: Some(comment.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
+                Content {
+                    title: title(&d.title),
+                    excerpt: body(comment.body.as_deref()),
+                    labels: labels(&d.labels),
+                },
                 comment.author_association.as_deref(),
             )?
         }
         EventType::RepoStarred => {
             let sender = ctx.need(payload.sender, "sender")?;
             let source = ctx.repo(&payload.repository);
-            ctx.draft(event_type, &sender, payload.starred_at.as_deref(), source, Content::default(), None)?
+            ctx.draft(
+                event_type,
+                &sender,
+                payload.starred_at.as_deref(),
+                source,
+                Content::default(),
+                None,
+            )?
         }
         EventType::RepoForked => {
             let forkee = ctx.need(payload.forkee, "forkee")?;
-            let source = Source { url: forkee.html_url.clone(), ..ctx.repo(&payload.repository) };
+            let source = Source {
+                url: forkee.html_url.clone(),
+                ..ctx.repo(&payload.repository)
+            };
             ctx.draft(
                 event_type,
                 &forkee.owner,
                 forkee.created_at.as_deref(),
                 source,
-                Content { title: title(&forkee.full_name), ..Content::default() },
+                Content {
+                    title: title(&forkee.full_name),
+                    ..Content::default()
+                },
                 None,
             )?
         }
         EventType::ReleasePublished => {
             let release = ctx.need(payload.release, "release")?;
-            let heading = release.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| release.tag_name.clone());
+            let heading = release
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(|| release.tag_name.clone());
             ctx.draft(
                 event_type,
                 &release.author,
                 release.published_at.as_deref(),
-                Source { url: Some(release.html_url), ..ctx.repo(&payload.repository) },
-                Content { title: title(&heading), excerpt: body(release.body.as_deref()), labels: vec![format!("tag:{}", release.tag_name)] },
+                Source {
+                    url: Some(release.html_url),
+                    ..ctx.repo(&payload.repository)
+                },
+                Content {
+                    title: title(&heading),
+                    excerpt: body(release.body.as_deref()),
+                    labels: vec![format!("tag:{}", release.tag_name)],
+                },
                 None,
             )?
         }
@@ -223,18 +327,41 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         }
         EventType::Sponsorship => {
             let s = ctx.need(payload.sponsorship, "sponsorship")?;
-            let tier = s.tier.and_then(|t| t.name).map(|n| vec![format!("tier:{n}")]).unwrap_or_default();
+            let tier = s
+                .tier
+                .and_then(|t| t.name)
+                .map(|n| vec![format!("tier:{n}")])
+                .unwrap_or_default();
             let source = Source {
                 repository: None,
-                channel: s.sponsorable.as_ref().map(|u| format!("sponsors/{}", u.login)),
+                channel: s
+                    .sponsorable
+                    .as_ref()
+                    .map(|u| format!("sponsors/{}", u.login)),
                 thread_id: None,
-                url: s.sponsorable.as_ref().map(|u| format!("https://github.com/sponsors/{}", u.login)),
+                url: s
+                    .sponsorable
+                    .as_ref()
+                    .map(|u| format!("https://github.com/sponsors/{}", u.login)),
             };
-            ctx.draft(event_type, &s.sponsor, s.created_at.as_deref(), source, Content { labels: tier, ..Content::default() }, None)?
+            ctx.draft(
+                event_type,
+                &s.sponsor,
+                s.created_at.as_deref(),
+                source,
+                Content {
+                    labels: tier,
+                    ..Content::default()
+                },
+                None,
+            )?
         }
         // Mapped types from other platforms never come out of the match above.
         EventType::MessagePosted | EventType::ReplyPosted | EventType::ReactionAdded => {
-            return Ok(Adapted::Dropped { rule: DROP_UNSUPPORTED_EVENT, name });
+            return Ok(Adapted::Dropped {
+                rule: DROP_UNSUPPORTED_EVENT,
+                name,
+            });
         }
     };
     Ok(Adapted::Events(vec![draft]))
@@ -247,7 +374,10 @@ struct Ctx<'e, 'a> {
 
 impl Ctx<'_, '_> {
     fn need<T>(&self, value: Option<T>, field: &'static str) -> Result<T, AdaptError> {
-        value.ok_or_else(|| AdaptError::MissingField { event: self.name.to_owned(), field })
+        value.ok_or_else(|| AdaptError::MissingField {
+            event: self.name.to_owned(),
+            field,
+        })
     }
 
     fn repo(&self, repository: &Option<super::payload::Repository>) -> Source {
@@ -286,7 +416,10 @@ impl Ctx<'_, '_> {
             received_at: env.received_at,
             source,
             content,
-            first_time_contributor: matches!(author_association, Some("FIRST_TIMER" | "FIRST_TIME_CONTRIBUTOR")),
+            first_time_contributor: matches!(
+                author_association,
+                Some("FIRST_TIMER" | "FIRST_TIME_CONTRIBUTOR")
+            ),
             delivery_id: env.delivery_id.to_string(),
             index_in_delivery: 0,
             platform_event: self.name.to_owned(),

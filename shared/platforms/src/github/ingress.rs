@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::envelope::{Envelope, ENVELOPE_VERSION};
+use crate::envelope::{ENVELOPE_VERSION, Envelope};
 use crate::hmac_sha256::SignatureError;
-use crate::{fifo_id, Accepted, QueueMessage, Rejection};
+use crate::{Accepted, QueueMessage, Rejection, fifo_id};
 
 pub const HEADER_EVENT: &str = "x-github-event";
 pub const HEADER_DELIVERY: &str = "x-github-delivery";
@@ -36,14 +36,14 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     delivery: &Delivery<'a, H>,
 ) -> Result<Accepted, Rejection> {
     let header = &delivery.header;
-    super::verify_signature(secrets, header(HEADER_SIGNATURE_256), delivery.body).map_err(
-        |e| match e {
+    super::verify_signature(secrets, header(HEADER_SIGNATURE_256), delivery.body).map_err(|e| {
+        match e {
             SignatureError::Missing => Rejection::SignatureMissing,
             SignatureError::BadFormat | SignatureError::Mismatch | SignatureError::NoSecret => {
                 Rejection::SignatureInvalid
             }
-        },
-    )?;
+        }
+    })?;
 
     let event_name = header(HEADER_EVENT)
         .filter(|v| is_event_name(v))
@@ -90,7 +90,13 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
 /// the `payload` form field for `application/x-www-form-urlencoded`.
 fn payload_json<'b>(content_type: Option<&str>, body: &'b [u8]) -> Result<Cow<'b, str>, Rejection> {
     let media_type = content_type
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     match media_type.as_str() {
         // GitHub always sets a content type; a missing one is treated as JSON
@@ -151,5 +157,8 @@ fn is_event_name(v: &str) -> bool {
 }
 
 fn is_token(v: &str) -> bool {
-    !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

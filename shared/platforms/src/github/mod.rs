@@ -5,8 +5,10 @@ mod adapter;
 mod ingress;
 mod payload;
 
-pub use adapter::{adapt, ADAPTER_VERSION};
-pub use ingress::{accept, Delivery, HEADER_DELIVERY, HEADER_EVENT, HEADER_HOOK_ID, HEADER_SIGNATURE_256};
+pub use adapter::{ADAPTER_VERSION, adapt};
+pub use ingress::{
+    Delivery, HEADER_DELIVERY, HEADER_EVENT, HEADER_HOOK_ID, HEADER_SIGNATURE_256, accept,
+};
 
 use crate::hmac_sha256::{self, SignatureError};
 use secrecy::SecretString;

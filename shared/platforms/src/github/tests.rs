@@ -13,23 +13,35 @@ use crate::hmac_sha256::SignatureError;
 use crate::{Accepted, Adapted, Rejection};
 
 const VECTOR_SECRET: &str = "It's a Secret to Everybody";
-const VECTOR_SIGNATURE: &str = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+const VECTOR_SIGNATURE: &str =
+    "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
 
 fn secrets(list: &[&str]) -> Vec<SecretString> {
-    list.iter().map(|s| SecretString::from(s.to_string())).collect()
+    list.iter()
+        .map(|s| SecretString::from(s.to_string()))
+        .collect()
 }
 
 #[test]
 fn github_published_test_vector_verifies() {
-    verify_signature(&secrets(&[VECTOR_SECRET]), Some(VECTOR_SIGNATURE), b"Hello, World!").unwrap();
-    assert_eq!(sign(VECTOR_SECRET, b"Hello, World!").unwrap(), VECTOR_SIGNATURE);
+    verify_signature(
+        &secrets(&[VECTOR_SECRET]),
+        Some(VECTOR_SIGNATURE),
+        b"Hello, World!",
+    )
+    .unwrap();
+    assert_eq!(
+        sign(VECTOR_SECRET, b"Hello, World!").unwrap(),
+        VECTOR_SIGNATURE
+    );
 }
 
 #[test]
 fn corpus_test_vector_verifies_when_present() {
     let Some(dir) = corpus_dir() else { return };
     let vector: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("signature_test_vector.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(dir.join("signature_test_vector.json")).unwrap())
+            .unwrap();
     verify_signature(
         &secrets(&[vector["secret"].as_str().unwrap()]),
         vector["X-Hub-Signature-256"].as_str(),
@@ -45,28 +57,59 @@ fn signature_failures_are_told_apart() {
     let cases: &[(Option<&str>, SignatureError)] = &[
         (None, SignatureError::Missing),
         (Some(""), SignatureError::BadFormat),
-        (Some("sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"), SignatureError::BadFormat),
-        (Some("SHA256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"), SignatureError::BadFormat),
-        (Some("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"), SignatureError::BadFormat),
+        (
+            Some("sha1=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+            SignatureError::BadFormat,
+        ),
+        (
+            Some("SHA256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+            SignatureError::BadFormat,
+        ),
+        (
+            Some("757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+            SignatureError::BadFormat,
+        ),
         // truncated
-        (Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1"), SignatureError::BadFormat),
+        (
+            Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e1"),
+            SignatureError::BadFormat,
+        ),
         // odd length / too long
-        (Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e170"), SignatureError::BadFormat),
+        (
+            Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e170"),
+            SignatureError::BadFormat,
+        ),
         // non-hex
-        (Some("sha256=zz7107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"), SignatureError::BadFormat),
+        (
+            Some("sha256=zz7107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"),
+            SignatureError::BadFormat,
+        ),
         // one bit off
-        (Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e16"), SignatureError::Mismatch),
+        (
+            Some("sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e16"),
+            SignatureError::Mismatch,
+        ),
     ];
     for (header, expected) in cases {
-        assert_eq!(verify_signature(&s, *header, body), Err(*expected), "header {header:?}");
+        assert_eq!(
+            verify_signature(&s, *header, body),
+            Err(*expected),
+            "header {header:?}"
+        );
     }
     // tampered body, wrong secret, no secret
-    assert_eq!(verify_signature(&s, Some(VECTOR_SIGNATURE), b"Hello, World?"), Err(SignatureError::Mismatch));
+    assert_eq!(
+        verify_signature(&s, Some(VECTOR_SIGNATURE), b"Hello, World?"),
+        Err(SignatureError::Mismatch)
+    );
     assert_eq!(
         verify_signature(&secrets(&["wrong"]), Some(VECTOR_SIGNATURE), body),
         Err(SignatureError::Mismatch)
     );
-    assert_eq!(verify_signature(&[], Some(VECTOR_SIGNATURE), body), Err(SignatureError::NoSecret));
+    assert_eq!(
+        verify_signature(&[], Some(VECTOR_SIGNATURE), body),
+        Err(SignatureError::NoSecret)
+    );
 }
 
 #[test]
@@ -75,14 +118,19 @@ fn any_active_secret_verifies_during_rotation() {
     verify_signature(&s, Some(VECTOR_SIGNATURE), b"Hello, World!").unwrap();
 }
 
-fn delivery_headers<'a>(map: &'a HashMap<&'static str, String>) -> impl Fn(&str) -> Option<&'a str> {
+fn delivery_headers<'a>(
+    map: &'a HashMap<&'static str, String>,
+) -> impl Fn(&str) -> Option<&'a str> {
     move |name: &str| map.get(name).map(String::as_str)
 }
 
 fn signed_headers(event: &str, body: &[u8], content_type: &str) -> HashMap<&'static str, String> {
     HashMap::from([
         (HEADER_EVENT, event.to_owned()),
-        (HEADER_DELIVERY, "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned()),
+        (
+            HEADER_DELIVERY,
+            "72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
+        ),
         (HEADER_HOOK_ID, "123456".to_owned()),
         (HEADER_SIGNATURE_256, sign("dev-secret", body).unwrap()),
         ("content-type", content_type.to_owned()),
@@ -96,37 +144,72 @@ fn json_delivery_is_enqueued_with_thread_group_and_delivery_dedup() {
     let headers = signed_headers("issues", ISSUE_BODY.as_bytes(), "application/json");
     let accepted = accept(
         &secrets(&["dev-secret"]),
-        &Delivery { header: delivery_headers(&headers), body: ISSUE_BODY.as_bytes(), received_at: datetime!(2026-11-23 12:00 UTC) },
+        &Delivery {
+            header: delivery_headers(&headers),
+            body: ISSUE_BODY.as_bytes(),
+            received_at: datetime!(2026-11-23 12:00 UTC),
+        },
     )
     .unwrap();
-    let Accepted::Enqueue(msg) = accepted else { panic!("expected enqueue") };
-    assert_eq!(msg.deduplication_id, crate::fifo_id(&["github", "123456", "72d3162e-cc78-11e3-81ab-4c9367dc0958"]));
+    let Accepted::Enqueue(msg) = accepted else {
+        panic!("expected enqueue")
+    };
+    assert_eq!(
+        msg.deduplication_id,
+        crate::fifo_id(&["github", "123456", "72d3162e-cc78-11e3-81ab-4c9367dc0958"])
+    );
     assert_eq!(msg.group_id, crate::fifo_id(&["github", "o/r", "7"]));
     assert!(msg.deduplication_id.len() <= 128 && msg.group_id.len() <= 128);
     let envelope = Envelope::decode(&msg.body).unwrap();
     assert_eq!(envelope.platform, Platform::Github);
     assert_eq!(envelope.event_name, "issues");
-    assert_eq!(envelope.payload.get(), ISSUE_BODY, "payload is embedded byte for byte");
+    assert_eq!(
+        envelope.payload.get(),
+        ISSUE_BODY,
+        "payload is embedded byte for byte"
+    );
 }
 
 #[test]
 fn form_encoded_delivery_is_verified_on_the_raw_form_bytes() {
-    let form: String = form_urlencoded::Serializer::new(String::new()).append_pair("payload", ISSUE_BODY).finish();
-    let headers = signed_headers("issues", form.as_bytes(), "application/x-www-form-urlencoded");
+    let form: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", ISSUE_BODY)
+        .finish();
+    let headers = signed_headers(
+        "issues",
+        form.as_bytes(),
+        "application/x-www-form-urlencoded",
+    );
     let accepted = accept(
         &secrets(&["dev-secret"]),
-        &Delivery { header: delivery_headers(&headers), body: form.as_bytes(), received_at: datetime!(2026-11-23 12:00 UTC) },
+        &Delivery {
+            header: delivery_headers(&headers),
+            body: form.as_bytes(),
+            received_at: datetime!(2026-11-23 12:00 UTC),
+        },
     )
     .unwrap();
-    let Accepted::Enqueue(msg) = accepted else { panic!("expected enqueue") };
-    assert_eq!(Envelope::decode(&msg.body).unwrap().payload.get(), ISSUE_BODY);
+    let Accepted::Enqueue(msg) = accepted else {
+        panic!("expected enqueue")
+    };
+    assert_eq!(
+        Envelope::decode(&msg.body).unwrap().payload.get(),
+        ISSUE_BODY
+    );
 
     // The signature of the JSON alone does not verify a form body.
     let mut wrong = headers.clone();
-    wrong.insert(HEADER_SIGNATURE_256, sign("dev-secret", ISSUE_BODY.as_bytes()).unwrap());
+    wrong.insert(
+        HEADER_SIGNATURE_256,
+        sign("dev-secret", ISSUE_BODY.as_bytes()).unwrap(),
+    );
     let rejected = accept(
         &secrets(&["dev-secret"]),
-        &Delivery { header: delivery_headers(&wrong), body: form.as_bytes(), received_at: datetime!(2026-11-23 12:00 UTC) },
+        &Delivery {
+            header: delivery_headers(&wrong),
+            body: form.as_bytes(),
+            received_at: datetime!(2026-11-23 12:00 UTC),
+        },
     );
     assert_eq!(rejected, Err(Rejection::SignatureInvalid));
 }
@@ -135,9 +218,16 @@ fn form_encoded_delivery_is_verified_on_the_raw_form_bytes() {
 fn ping_is_answered_not_enqueued_but_only_when_signed() {
     let body = br#"{"zen":"Keep it logically awesome.","hook_id":1}"#;
     let headers = signed_headers("ping", body, "application/json");
-    let d = Delivery { header: delivery_headers(&headers), body, received_at: datetime!(2026-11-23 12:00 UTC) };
+    let d = Delivery {
+        header: delivery_headers(&headers),
+        body,
+        received_at: datetime!(2026-11-23 12:00 UTC),
+    };
     assert_eq!(accept(&secrets(&["dev-secret"]), &d), Ok(Accepted::Ping));
-    assert_eq!(accept(&secrets(&["other"]), &d), Err(Rejection::SignatureInvalid));
+    assert_eq!(
+        accept(&secrets(&["other"]), &d),
+        Err(Rejection::SignatureInvalid)
+    );
 }
 
 #[test]
@@ -146,32 +236,84 @@ fn malformed_deliveries_are_400_or_415_after_verification() {
     let at = datetime!(2026-11-23 12:00 UTC);
     let bad_json = b"{not json";
     let h = signed_headers("issues", bad_json, "application/json");
-    assert_eq!(accept(&s, &Delivery { header: delivery_headers(&h), body: bad_json, received_at: at }), Err(Rejection::MalformedBody));
+    assert_eq!(
+        accept(
+            &s,
+            &Delivery {
+                header: delivery_headers(&h),
+                body: bad_json,
+                received_at: at
+            }
+        ),
+        Err(Rejection::MalformedBody)
+    );
 
     let mut h = signed_headers("issues", ISSUE_BODY.as_bytes(), "application/json");
     h.remove(HEADER_DELIVERY);
     assert_eq!(
-        accept(&s, &Delivery { header: delivery_headers(&h), body: ISSUE_BODY.as_bytes(), received_at: at }),
+        accept(
+            &s,
+            &Delivery {
+                header: delivery_headers(&h),
+                body: ISSUE_BODY.as_bytes(),
+                received_at: at
+            }
+        ),
         Err(Rejection::BadHeader(HEADER_DELIVERY))
     );
     let mut h = signed_headers("issues", ISSUE_BODY.as_bytes(), "application/json");
     h.insert(HEADER_EVENT, "Issues; drop table".into());
     assert_eq!(
-        accept(&s, &Delivery { header: delivery_headers(&h), body: ISSUE_BODY.as_bytes(), received_at: at }),
+        accept(
+            &s,
+            &Delivery {
+                header: delivery_headers(&h),
+                body: ISSUE_BODY.as_bytes(),
+                received_at: at
+            }
+        ),
         Err(Rejection::BadHeader(HEADER_EVENT))
     );
     let h = signed_headers("issues", ISSUE_BODY.as_bytes(), "text/xml");
     assert_eq!(
-        accept(&s, &Delivery { header: delivery_headers(&h), body: ISSUE_BODY.as_bytes(), received_at: at }),
+        accept(
+            &s,
+            &Delivery {
+                header: delivery_headers(&h),
+                body: ISSUE_BODY.as_bytes(),
+                received_at: at
+            }
+        ),
         Err(Rejection::UnsupportedMediaType)
     );
     let not_utf8 = b"{\"a\":\"\xff\"}";
     let h = signed_headers("issues", not_utf8, "application/json");
-    assert_eq!(accept(&s, &Delivery { header: delivery_headers(&h), body: not_utf8, received_at: at }), Err(Rejection::MalformedBody));
-    let form_without_payload = b"other=1";
-    let h = signed_headers("issues", form_without_payload, "application/x-www-form-urlencoded");
     assert_eq!(
-        accept(&s, &Delivery { header: delivery_headers(&h), body: form_without_payload, received_at: at }),
+        accept(
+            &s,
+            &Delivery {
+                header: delivery_headers(&h),
+                body: not_utf8,
+                received_at: at
+            }
+        ),
+        Err(Rejection::MalformedBody)
+    );
+    let form_without_payload = b"other=1";
+    let h = signed_headers(
+        "issues",
+        form_without_payload,
+        "application/x-www-form-urlencoded",
+    );
+    assert_eq!(
+        accept(
+            &s,
+            &Delivery {
+                header: delivery_headers(&h),
+                body: form_without_payload,
+                received_at: at
+            }
+        ),
         Err(Rejection::MalformedBody)
     );
 }
@@ -181,14 +323,22 @@ fn unsigned_garbage_is_401_before_it_is_parsed() {
     let body = b"{not json";
     let mut h = signed_headers("issues", body, "application/json");
     h.remove(HEADER_SIGNATURE_256);
-    let d = Delivery { header: delivery_headers(&h), body, received_at: datetime!(2026-11-23 12:00 UTC) };
-    assert_eq!(accept(&secrets(&["dev-secret"]), &d), Err(Rejection::SignatureMissing));
+    let d = Delivery {
+        header: delivery_headers(&h),
+        body,
+        received_at: datetime!(2026-11-23 12:00 UTC),
+    };
+    assert_eq!(
+        accept(&secrets(&["dev-secret"]), &d),
+        Err(Rejection::SignatureMissing)
+    );
 }
 
 // ---- adapter -------------------------------------------------------------
 
 fn corpus_dir() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/github");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/github");
     dir.is_dir().then_some(dir)
 }
 
@@ -233,8 +383,19 @@ fn expected_for(file: &str) -> Option<Result<EventType, &'static str>> {
         ("sponsorship", "created") => Ok(EventType::Sponsorship),
         ("ping", _) => Err(DROP_PING),
         ("watch", _) => Err(DROP_WATCH),
-        ("issues" | "issue_comment" | "pull_request" | "pull_request_review" | "discussion" | "discussion_comment" | "star"
-        | "release" | "member" | "sponsorship", _) => Err(DROP_UNTRACKED_ACTION),
+        (
+            "issues"
+            | "issue_comment"
+            | "pull_request"
+            | "pull_request_review"
+            | "discussion"
+            | "discussion_comment"
+            | "star"
+            | "release"
+            | "member"
+            | "sponsorship",
+            _,
+        ) => Err(DROP_UNTRACKED_ACTION),
         _ => Err(DROP_UNSUPPORTED_EVENT),
     })
 }
@@ -250,7 +411,9 @@ fn every_corpus_payload_is_normalized_or_dropped_by_a_named_rule() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-        let Some(expected) = expected_for(&file) else { continue };
+        let Some(expected) = expected_for(&file) else {
+            continue;
+        };
         let event = file.split('.').next().unwrap();
         let json = std::fs::read_to_string(&path).unwrap();
         let outcome = adapt_json(event, &json).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -259,10 +422,16 @@ fn every_corpus_payload_is_normalized_or_dropped_by_a_named_rule() {
                 assert_eq!(drafts.len(), 1, "{file}");
                 let d = &drafts[0];
                 assert_eq!(d.event_type, event_type, "{file}");
-                assert!(!d.actor.handle.is_empty() && !d.actor.platform_user_id.is_empty(), "{file}");
+                assert!(
+                    !d.actor.handle.is_empty() && !d.actor.platform_user_id.is_empty(),
+                    "{file}"
+                );
                 if event_type != EventType::MemberJoined {
                     // member.added carries no time of its own; everything else does.
-                    assert_ne!(d.timestamp, d.received_at, "{file}: timestamp should come from the payload");
+                    assert_ne!(
+                        d.timestamp, d.received_at,
+                        "{file}: timestamp should come from the payload"
+                    );
                 }
                 if let Some(x) = &d.content.excerpt {
                     assert!(x.chars().count() <= canonical_event::EXCERPT_MAX_CHARS);
@@ -277,13 +446,18 @@ fn every_corpus_payload_is_normalized_or_dropped_by_a_named_rule() {
             (expected, got) => panic!("{file}: expected {expected:?}, got {got:?}"),
         }
     }
-    assert!(mapped >= 15 && dropped >= 15, "mapped {mapped}, dropped {dropped}");
+    assert!(
+        mapped >= 15 && dropped >= 15,
+        "mapped {mapped}, dropped {dropped}"
+    );
 }
 
 #[test]
 fn merged_pull_request_is_credited_to_its_author() {
     let json = r#"{"action":"closed","pull_request":{"number":3,"title":"Fix docs","html_url":"https://github.com/o/r/pull/3","merged":true,"merged_at":"2026-11-20T10:00:00Z","user":{"login":"bob","id":2},"author_association":"FIRST_TIME_CONTRIBUTOR"},"repository":{"full_name":"o/r"},"sender":{"login":"maintainer","id":9}}"#;
-    let Adapted::Events(drafts) = adapt_json("pull_request", json).unwrap() else { panic!() };
+    let Adapted::Events(drafts) = adapt_json("pull_request", json).unwrap() else {
+        panic!()
+    };
     let d = &drafts[0];
     assert_eq!(d.event_type, EventType::PullRequestMerged);
     assert_eq!(d.actor.handle, "bob");
@@ -295,15 +469,26 @@ fn merged_pull_request_is_credited_to_its_author() {
 #[test]
 fn bots_are_marked() {
     let json = r#"{"action":"opened","issue":{"number":1,"title":"Bump","html_url":"u","user":{"login":"dependabot[bot]","id":3,"type":"Bot"}},"repository":{"full_name":"o/r"}}"#;
-    let Adapted::Events(drafts) = adapt_json("issues", json).unwrap() else { panic!() };
+    let Adapted::Events(drafts) = adapt_json("issues", json).unwrap() else {
+        panic!()
+    };
     assert!(drafts[0].actor.is_bot);
 }
 
 #[test]
 fn a_supported_event_missing_its_object_is_an_error_not_a_drop() {
     let err = adapt_json("issues", r#"{"action":"opened"}"#).unwrap_err();
-    assert_eq!(err, crate::AdaptError::MissingField { event: "issues.opened".into(), field: "issue" });
-    assert!(matches!(adapt_json("issues", r#"{"action":"opened","issue":{"number":"x"}}"#), Err(crate::AdaptError::Malformed { .. })));
+    assert_eq!(
+        err,
+        crate::AdaptError::MissingField {
+            event: "issues.opened".into(),
+            field: "issue"
+        }
+    );
+    assert!(matches!(
+        adapt_json("issues", r#"{"action":"opened","issue":{"number":"x"}}"#),
+        Err(crate::AdaptError::Malformed { .. })
+    ));
 }
 
 #[test]
