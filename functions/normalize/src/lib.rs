@@ -15,11 +15,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use canonical_event::{CanonicalEvent, EventId, Platform};
-use community_aws::AwsError;
+use community_aws::RecordError;
 use community_aws::ports::{Claim, EventLedger, IdentityStore, MessageQueue, OutgoingMessage};
 use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
-use lambda_kit::fifo::{self, BatchError, Failure};
+use lambda_kit::fifo::{self, BatchError};
 use platforms::{Adapted, Envelope};
 
 pub const STAGE: &str = "normalize";
@@ -52,26 +52,8 @@ impl Config {
     }
 }
 
-/// Why a record could not be normalized.
-#[derive(Debug, thiserror::Error)]
-pub enum NormalizeError {
-    /// The same bytes will never normalize: dead-letter with this reason.
-    #[error("cannot normalize: {0}")]
-    Poison(String),
-    /// A dependency failed; SQS redelivers the record (and dead-letters it
-    /// after maxReceiveCount).
-    #[error(transparent)]
-    Dependency(#[from] AwsError),
-}
-
-impl Failure for NormalizeError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            NormalizeError::Poison(_) => false,
-            NormalizeError::Dependency(e) => e.is_retryable(),
-        }
-    }
-}
+/// Why a record could not be normalized (poison: dead-letter now; dependency: retry).
+pub type NormalizeError = community_aws::RecordError;
 
 /// The ports normalize needs.
 #[derive(Clone)]
@@ -190,7 +172,7 @@ impl Normalize {
         tally: &mut Tally,
     ) -> Result<(), NormalizeError> {
         match self.normalize(position, record, pending, tally).await {
-            Err(NormalizeError::Poison(reason)) => {
+            Err(RecordError::Poison(reason)) => {
                 self.dead_letter(record, &reason).await?;
                 tally.dead_lettered += 1;
                 Ok(())
@@ -207,23 +189,23 @@ impl Normalize {
         tally: &mut Tally,
     ) -> Result<(), NormalizeError> {
         let body = record.body.as_deref().unwrap_or("");
-        let envelope = Envelope::decode(body).map_err(|e| NormalizeError::Poison(e.to_string()))?;
+        let envelope = Envelope::decode(body).map_err(|e| RecordError::Poison(e.to_string()))?;
         let adapted = match envelope.platform {
             Platform::Github => platforms::github::adapt(&envelope),
             other => {
-                return Err(NormalizeError::Poison(format!(
+                return Err(RecordError::Poison(format!(
                     "no adapter for platform {other}"
                 )));
             }
         }
-        .map_err(|e| NormalizeError::Poison(e.to_string()))?;
+        .map_err(|e| RecordError::Poison(e.to_string()))?;
 
         let now = (self.clock)();
         let drafts = match adapted {
             Adapted::Dropped { rule, name } => {
                 // Keyed like the delivery's first event, so a redelivered drop is counted once.
                 let id = EventId::derive(envelope.platform, &envelope.delivery_id, 0)
-                    .map_err(|e| NormalizeError::Poison(e.to_string()))?;
+                    .map_err(|e| RecordError::Poison(e.to_string()))?;
                 let first_time = self.ledger.record_drop(&id, rule, &name, now).await?;
                 tracing::info!(
                     platform = envelope.platform.as_str(),
@@ -259,7 +241,7 @@ impl Normalize {
             let assessment = signal::assess(&draft);
             let event = CanonicalEvent::assemble(draft, user_id, assessment);
             let body = serde_json::to_string(&event)
-                .map_err(|e| NormalizeError::Poison(format!("event does not serialize: {e}")))?;
+                .map_err(|e| RecordError::Poison(format!("event does not serialize: {e}")))?;
             pending.push(Pending {
                 position,
                 event_id: event.event_id,

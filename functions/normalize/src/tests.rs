@@ -3,6 +3,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use canonical_event::Actor;
+use community_aws::AwsError;
 use community_aws::ports::Claim;
 use time::OffsetDateTime;
 

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use canonical_event::CanonicalEvent;
-use community_aws::AwsError;
+use community_aws::RecordError;
 use community_aws::ports::{EventStore, MessageQueue, Recorded};
 use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
-use lambda_kit::fifo::{self, BatchError, Failure};
+use lambda_kit::fifo::{self, BatchError};
 
 pub const STAGE: &str = "route";
 
@@ -46,23 +46,8 @@ impl Config {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RouteError {
-    /// Not a canonical event this build can read: dead-letter with the reason.
-    #[error("cannot route: {0}")]
-    Poison(String),
-    #[error(transparent)]
-    Dependency(#[from] AwsError),
-}
-
-impl Failure for RouteError {
-    fn is_retryable(&self) -> bool {
-        match self {
-            RouteError::Poison(_) => false,
-            RouteError::Dependency(e) => e.is_retryable(),
-        }
-    }
-}
+/// Why a record could not be routed (poison: dead-letter now; dependency: retry).
+pub type RouteError = community_aws::RecordError;
 
 #[derive(Clone)]
 pub struct Route {
@@ -80,10 +65,10 @@ impl std::fmt::Debug for Route {
 /// Decodes and checks one record's body.
 pub fn decode(body: &str) -> Result<CanonicalEvent, RouteError> {
     let event: CanonicalEvent = serde_json::from_str(body)
-        .map_err(|e| RouteError::Poison(format!("not a canonical event: {e}")))?;
+        .map_err(|e| RecordError::Poison(format!("not a canonical event: {e}")))?;
     event
         .validate()
-        .map_err(|e| RouteError::Poison(e.to_string()))?;
+        .map_err(|e| RecordError::Poison(e.to_string()))?;
     Ok(event)
 }
 
@@ -118,7 +103,7 @@ impl Route {
         let body = record.body.as_deref().unwrap_or("");
         let event = match decode(body) {
             Ok(event) => event,
-            Err(RouteError::Poison(reason)) => return self.dead_letter(record, &reason).await,
+            Err(RecordError::Poison(reason)) => return self.dead_letter(record, &reason).await,
             Err(other) => return Err(other),
         };
         match self.store.record(&event, (self.clock)()).await? {

@@ -1,6 +1,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use community_aws::AwsError;
 use community_aws::ports::OutgoingMessage;
 use time::OffsetDateTime;
 

@@ -84,3 +84,26 @@ const PERMANENT_CODES: &[&str] = &[
     "InvalidParameterValue",
     "MissingParameter",
 ];
+
+/// Why one queue record could not be processed: the two cases every SQS
+/// consumer distinguishes.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The same bytes can never be processed: dead-letter with this reason
+    /// at once instead of retrying.
+    #[error("cannot process: {0}")]
+    Poison(String),
+    /// A dependency failed; SQS redelivers the record (and dead-letters it
+    /// after maxReceiveCount).
+    #[error(transparent)]
+    Dependency(#[from] AwsError),
+}
+
+impl lambda_kit::fifo::Failure for RecordError {
+    fn is_retryable(&self) -> bool {
+        match self {
+            RecordError::Poison(_) => false,
+            RecordError::Dependency(e) => e.is_retryable(),
+        }
+    }
+}

@@ -123,7 +123,7 @@ impl EventStore for DynamoEventStore {
         let put_event = Put::builder()
             .table_name(&self.tables.events)
             .set_item(Some(event_item(event, expires_at, now)?))
-            .condition_expression("attribute_not_exists(eventId) OR expiresAt < :now")
+            .condition_expression("attribute_not_exists(eventId) OR expiresAt <= :now")
             .expression_attribute_values(
                 ":now",
                 AttributeValue::N(now.unix_timestamp().to_string()),
@@ -273,26 +273,11 @@ impl EventReader {
         id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<CanonicalEvent>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("eventId", AttributeValue::S(id.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        let Some(item) = output.item else {
+        let Some(item) =
+            crate::get_live_item(&self.client, &self.table, "eventId", id, now).await?
+        else {
             return Ok(None);
         };
-        let expired = item
-            .get("expiresAt")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .is_some_and(|at| at <= now.unix_timestamp());
-        if expired {
-            return Ok(None);
-        }
         event_from_item(item).map(Some)
     }
 

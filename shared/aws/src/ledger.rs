@@ -57,37 +57,14 @@ impl DynamoLedger {
     }
 
     async fn status(&self, id: &EventId, now: OffsetDateTime) -> Result<Option<String>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("eventId", AttributeValue::S(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        let Some(item) = output.item else {
-            return Ok(None);
-        };
-        if is_expired(&item, now) {
-            return Ok(None);
-        }
-        Ok(item.get("status").and_then(|v| v.as_s().ok()).cloned())
+        let item = crate::get_live_item(&self.client, &self.table, "eventId", &id.to_string(), now)
+            .await?;
+        Ok(item.and_then(|item| item.get("status").and_then(|v| v.as_s().ok()).cloned()))
     }
 }
 
 /// Claimable: absent, or present but past its TTL.
-const CLAIMABLE: &str = "attribute_not_exists(eventId) OR expiresAt < :now";
-
-fn is_expired(
-    item: &std::collections::HashMap<String, AttributeValue>,
-    now: OffsetDateTime,
-) -> bool {
-    item.get("expiresAt")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|n| n.parse::<i64>().ok())
-        .is_some_and(|at| at < now.unix_timestamp())
-}
+const CLAIMABLE: &str = "attribute_not_exists(eventId) OR expiresAt <= :now";
 
 #[async_trait]
 impl EventLedger for DynamoLedger {

@@ -14,7 +14,7 @@ pub mod slack;
 pub mod sqs;
 pub mod ssm;
 
-pub use error::{AwsError, ErrorKind};
+pub use error::{AwsError, ErrorKind, RecordError};
 
 /// SDK clients, built once per cold start and shared by every adapter.
 #[derive(Debug, Clone)]
@@ -44,4 +44,42 @@ impl Clients {
 /// Seconds since the Unix epoch, for TTL attributes.
 pub fn epoch_seconds(at: time::OffsetDateTime) -> i64 {
     at.unix_timestamp()
+}
+
+/// A DynamoDB item as the SDK returns it.
+pub type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+/// The TTL attribute every expiring table uses (epoch seconds).
+pub const EXPIRES_AT: &str = "expiresAt";
+
+/// Whether an item is past its `expiresAt`. DynamoDB deletes expired items
+/// only eventually (and the emulator never), so reads must check.
+pub fn is_expired(item: &Item, now: time::OffsetDateTime) -> bool {
+    item.get(EXPIRES_AT)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .is_some_and(|at| at <= now.unix_timestamp())
+}
+
+/// A strongly consistent read of one item by its string hash key; an item
+/// past its `expiresAt` reads as absent.
+pub async fn get_live_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key_name: &str,
+    key: &str,
+    now: time::OffsetDateTime,
+) -> Result<Option<Item>, AwsError> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .key(
+            key_name,
+            aws_sdk_dynamodb::types::AttributeValue::S(key.to_owned()),
+        )
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetItem", e))?;
+    Ok(output.item.filter(|item| !is_expired(item, now)))
 }

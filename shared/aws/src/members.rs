@@ -49,19 +49,9 @@ impl DynamoMembers {
         }
     }
 
-    async fn lookup(&self, key: &str) -> Result<Option<String>, AwsError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", AttributeValue::S(key.to_owned()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetItem", e))?;
-        Ok(output
-            .item
-            .and_then(|item| item.get("memberId").and_then(|v| v.as_s().ok()).cloned()))
+    async fn lookup(&self, key: &str, now: OffsetDateTime) -> Result<Option<String>, AwsError> {
+        let item = crate::get_live_item(&self.client, &self.table, "pk", key, now).await?;
+        Ok(item.and_then(|item| item.get("memberId").and_then(|v| v.as_s().ok()).cloned()))
     }
 
     fn put(&self, item: HashMap<String, AttributeValue>) -> Result<TransactWriteItem, AwsError> {
@@ -88,7 +78,7 @@ impl IdentityStore for DynamoMembers {
         now: OffsetDateTime,
     ) -> Result<String, AwsError> {
         let identity = identity_key(platform, &actor.platform_user_id);
-        if let Some(member_id) = self.lookup(&identity).await? {
+        if let Some(member_id) = self.lookup(&identity, now).await? {
             return Ok(member_id);
         }
         let member_id = first_member_id(platform, &actor.platform_user_id);
@@ -135,7 +125,7 @@ impl IdentityStore for DynamoMembers {
             // Someone else created it first (or the member item exists from a
             // merge): the identity item is now the truth.
             Err(e) if crate::events::any_condition_failed(&e) => {
-                self.lookup(&identity).await?.ok_or_else(|| {
+                self.lookup(&identity, now).await?.ok_or_else(|| {
                     AwsError::retryable(
                         "TransactWriteItems",
                         "IdentityRace",

@@ -2,6 +2,7 @@
 //! moto emulator, the four handlers wired as in Lambda, and Lambda's SQS
 //! event-source semantics. `make dev` runs it; the integration tests drive it.
 
+pub mod coldstart;
 pub mod demo;
 pub mod fixtures;
 pub mod http;

@@ -39,6 +39,14 @@ enum Command {
         #[arg(long, default_value = "community-events")]
         stack_name: String,
     },
+    /// Cold start of each release binary (target/release) against a local
+    /// Lambda Runtime API, with the stack provisioned on the emulator.
+    Coldstart {
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        #[arg(long, default_value = "coldstart")]
+        stack_name: String,
+    },
     /// Regenerate events/ from events/payloads (or --check that it is current).
     Fixtures {
         #[arg(long)]
@@ -67,6 +75,56 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             } else {
                 fixtures::write(&root, &files)?;
                 println!("wrote {} fixture files", files.len());
+            }
+        }
+        Command::Coldstart { runs, stack_name } => {
+            let template = Template::load(&root.join("template.yaml"))?;
+            let sdk = devstack::sdk_config().await;
+            let stack = Stack::start(&template, &sdk, StackOptions::new(stack_name)).await?;
+            let aws: Vec<(String, String)> = std::env::vars()
+                .filter(|(k, _)| k.starts_with("AWS_"))
+                .collect();
+            println!(
+                "| function | ready (exec → first `next`) median | p90 | first response median | p90 |"
+            );
+            println!("|---|---|---|---|---|");
+            for (function, binary, event) in [
+                (stack::INGEST, "ingest", "events/ingest/github-ping.json"),
+                (
+                    stack::NORMALIZE,
+                    "normalize",
+                    "events/normalize/sqs-raw-events.json",
+                ),
+                (
+                    stack::ROUTE,
+                    "route",
+                    "events/route/sqs-normalized-events.json",
+                ),
+                (stack::ALERT, "alert", "events/alert/schedule.json"),
+            ] {
+                let mut environment = stack.provisioned.environment(function)?.clone();
+                environment.extend(aws.iter().cloned());
+                let event = std::fs::read_to_string(root.join(event))?;
+                let path = root.join("target/release").join(binary);
+                let mut ready = Vec::new();
+                let mut first = Vec::new();
+                for _ in 0..runs.max(1) {
+                    let m = devstack::coldstart::measure(&path, &environment, &event).await?;
+                    ready.push(m.ready);
+                    first.push(m.first_response);
+                }
+                ready.sort();
+                first.sort();
+                let pick = |v: &[Duration], q: f64| {
+                    v[((v.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1000.0
+                };
+                println!(
+                    "| {binary} | {:.1} ms | {:.1} ms | {:.1} ms | {:.1} ms |",
+                    pick(&ready, 0.5),
+                    pick(&ready, 0.9),
+                    pick(&first, 0.5),
+                    pick(&first, 0.9)
+                );
             }
         }
         Command::Provision { stack_name } => {

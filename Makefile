@@ -1,0 +1,59 @@
+# The two commands a new teammate needs: `make dev` and `make test`.
+# Everything else is a step of those two, runnable on its own.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+ENV := source scripts/env.sh
+TEST_MOTO_PORT ?= 4599
+
+.PHONY: help bootstrap dev test test-unit lint fixtures fixtures-check invoke-fixtures sam-checks \
+        bench build-arm64 sizes coldstart moto-start moto-stop clean
+
+help: ## list the targets
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+bootstrap: ## install the pinned tooling (.venv: moto, cargo-lambda, sam, cfn-lint) and Rust components
+	@scripts/bootstrap.sh
+
+dev: bootstrap ## run the whole pipeline locally on moto, post the demo webhooks, serve until Ctrl-C
+	@$(ENV); scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT; \
+	  cargo run -q -p devstack -- up --demo --stack-name community-events --port $${DEV_PORT:-3000} $(DEV_ARGS)
+
+test: bootstrap ## everything: fmt, clippy, unit + emulator tests, fixture invokes, SAM/cfn checks, sam build
+	@$(ENV); export MOTO_PORT=$(TEST_MOTO_PORT) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_MOTO_PORT); \
+	  scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT; \
+	  $(MAKE) --no-print-directory lint && \
+	  cargo test --workspace --all-targets && \
+	  cargo run -q -p devstack -- fixtures --check && \
+	  scripts/invoke-fixtures.sh && \
+	  scripts/sam-checks.sh
+
+lint: ## rustfmt and clippy, warnings are errors
+	@$(ENV); cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings
+
+fixtures: ## regenerate events/ from events/payloads (signed with the dev secret)
+	@$(ENV); cargo run -q -p devstack -- fixtures
+
+invoke-fixtures: bootstrap ## every events/ fixture through cargo lambda watch + invoke (needs moto)
+	@$(ENV); scripts/moto.sh start; scripts/invoke-fixtures.sh
+
+sam-checks: bootstrap ## sam validate --lint, sam validate, cfn-lint, sam build
+	@scripts/sam-checks.sh
+
+bench: ## criterion benchmarks (numbers go to BENCHMARKS.md)
+	@$(ENV); cargo bench -p platforms --bench github
+
+build-arm64: bootstrap ## release arm64 binaries for Lambda (target/lambda/<fn>/bootstrap)
+	@$(ENV); cargo lambda build --release --arm64 --bin ingest --bin normalize --bin route --bin alert
+
+sizes: build-arm64 ## arm64 release binary sizes
+	@ls -l target/lambda/*/bootstrap | awk '{printf "%-40s %8.2f MiB\n", $$9, $$5/1048576}'
+
+coldstart: bootstrap ## exec → first invocation against a local Lambda Runtime API (x86_64 release build)
+	@$(ENV); scripts/moto.sh start; cargo build -q --release --bin ingest --bin normalize --bin route --bin alert -p devstack && \
+	  cargo run -q --release -p devstack -- coldstart --runs $${RUNS:-20}
+
+moto-start: ; @scripts/moto.sh start
+moto-stop: ; @scripts/moto.sh stop
+
+clean: ## remove build output and the local stack state
+	@cargo clean; rm -rf .dev .aws-sam
