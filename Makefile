@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 TEST_MOTO_PORT ?= 4599
 
-.PHONY: help bootstrap dev test test-unit lint fixtures fixtures-check invoke-fixtures sam-checks \
+.PHONY: help bootstrap dev test lint fixtures invoke-fixtures sam-checks \
         bench build-arm64 sizes coldstart moto-start moto-stop clean
 
 help: ## list the targets
@@ -15,12 +15,12 @@ bootstrap: ## install the pinned tooling (.venv: moto, cargo-lambda, sam, cfn-li
 	@scripts/bootstrap.sh
 
 dev: bootstrap ## run the whole pipeline locally on moto, post the demo webhooks, serve until Ctrl-C
-	@$(ENV); scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT; \
+	@$(ENV); scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT INT TERM; \
 	  cargo run -q -p devstack -- up --demo --stack-name community-events --port $${DEV_PORT:-3000} $(DEV_ARGS)
 
 test: bootstrap ## everything: fmt, clippy, unit + emulator tests, fixture invokes, SAM/cfn checks, sam build
 	@$(ENV); export MOTO_PORT=$(TEST_MOTO_PORT) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_MOTO_PORT); \
-	  scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT; \
+	  scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT INT TERM; \
 	  $(MAKE) --no-print-directory lint && \
 	  cargo test --workspace --all-targets && \
 	  cargo run -q -p devstack -- fixtures --check && \
@@ -49,8 +49,8 @@ sizes: build-arm64 ## arm64 release binary sizes
 	@ls -l target/lambda/*/bootstrap | awk '{printf "%-40s %8.2f MiB\n", $$9, $$5/1048576}'
 
 coldstart: bootstrap ## exec → first invocation against a local Lambda Runtime API (x86_64 release build)
-	@$(ENV); scripts/moto.sh start; cargo build -q --release --bin ingest --bin normalize --bin route --bin alert -p devstack && \
-	  cargo run -q --release -p devstack -- coldstart --runs $${RUNS:-20}
+	@$(ENV); scripts/moto.sh start; cargo build -q --release --bin ingest --bin normalize --bin route --bin alert && \
+	  cargo run -q -p devstack -- coldstart --runs $${RUNS:-20}
 
 moto-start: ; @scripts/moto.sh start
 moto-stop: ; @scripts/moto.sh stop

@@ -19,7 +19,13 @@ case "${1:-start}" in
     done
     echo "moto: did not start; see .dev/moto-$MOTO_PORT.log" >&2; exit 1 ;;
   stop)
-    if [ -f "$pidfile" ]; then kill "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi ;;
+    # Only the emulator this script started: a stale pid file must not kill
+    # whatever process has that pid now.
+    if [ -f "$pidfile" ]; then
+      pid=$(cat "$pidfile")
+      if ps -p "$pid" -o args= 2>/dev/null | grep -q moto_server; then kill "$pid" 2>/dev/null || true; fi
+      rm -f "$pidfile"
+    fi ;;
   reset)
     curl -fsS -X POST "$url/moto-api/reset" > /dev/null ;;
   *) echo "usage: $0 start|stop|reset" >&2; exit 2 ;;

@@ -202,11 +202,18 @@ impl Ingest {
                     tracing::error!(
                         platform = platform.as_str(),
                         delivery_id = message.delivery_id.as_str(),
+                        retryable = error.is_retryable(),
                         error = %error,
                         "could not enqueue a verified delivery"
                     );
-                    // 503 so the platform records a failed delivery that can be redelivered.
-                    return Err(Refusal::new(503, "temporarily_unavailable"));
+                    // Either way the platform records a failed delivery that can be
+                    // redelivered; 503 says "try again", 500 says a retry will not help
+                    // until the deployment is fixed.
+                    return Err(if error.is_retryable() {
+                        Refusal::new(503, "temporarily_unavailable")
+                    } else {
+                        Refusal::new(500, "internal_error")
+                    });
                 }
                 tracing::info!(
                     platform = platform.as_str(),

@@ -46,8 +46,8 @@ impl Config {
             members_table: config::required(source, "MEMBERS_TABLE")?,
             ledger_table: config::required(source, "LEDGER_TABLE")?,
             counters_table: config::required(source, "COUNTERS_TABLE")?,
-            // At least a day: the ledger must outlive SQS's 5-minute dedup window by far.
-            ledger_ttl_days: config::number(source, "LEDGER_TTL_DAYS", 7, 1..=3650)?,
+            // At least the DLQs' 14-day retention (template.yaml explains why).
+            ledger_ttl_days: config::number(source, "LEDGER_TTL_DAYS", 30, 14..=3650)?,
         })
     }
 }
@@ -126,11 +126,21 @@ impl Normalize {
         })
         .await?;
 
-        // Emit everything the processed records produced, in order. A failed
-        // send fails its record (and the rest of its group); their events stay
+        // Emit what the successfully processed records produced, in order
+        // (a failed record's events wait for its retry). A failed send fails
+        // its record and the rest of its group; their events stay
         // claimed-but-unfinished and are re-sent on redelivery.
+        pending.retain(|p| !failures.contains(p.position));
         let messages: Vec<OutgoingMessage> = pending.iter().map(|p| p.message.clone()).collect();
-        let results = self.output.send_all(&messages).await;
+        let mut results = self.output.send_all(&messages).await;
+        // A result missing from the adapter counts as a failed send, never as sent.
+        results.resize_with(pending.len(), || {
+            Err(community_aws::AwsError::retryable(
+                "SendMessageBatch",
+                "NoResult",
+                "no result for this message",
+            ))
+        });
         for (item, result) in pending.iter().zip(&results) {
             if let Err(error) = result {
                 tracing::warn!(event_id = %item.event_id, position = item.position, error = %error, "emit failed");
@@ -138,10 +148,7 @@ impl Normalize {
             }
         }
         let now = (self.clock)();
-        for (item, result) in pending.iter().zip(results) {
-            if result.is_err() || failures.contains(item.position) {
-                continue;
-            }
+        for item in pending.iter().filter(|p| !failures.contains(p.position)) {
             tally.emitted += 1;
             if let Err(error) = self.ledger.mark_emitted(&item.event_id, now).await {
                 // The event is on the queue; an unfinished claim only means a
@@ -222,6 +229,9 @@ impl Normalize {
         };
 
         let group_id = fifo::group_of(record).to_owned();
+        // All of a record's events, or none: they join the batch's output only
+        // once every one of them is ready.
+        let mut ready = Vec::with_capacity(drafts.len());
         for draft in drafts {
             match self.ledger.claim(&draft.event_id, now).await? {
                 Claim::Done => {
@@ -242,7 +252,7 @@ impl Normalize {
             let event = CanonicalEvent::assemble(draft, user_id, assessment);
             let body = serde_json::to_string(&event)
                 .map_err(|e| RecordError::Poison(format!("event does not serialize: {e}")))?;
-            pending.push(Pending {
+            ready.push(Pending {
                 position,
                 event_id: event.event_id,
                 message: OutgoingMessage {
@@ -253,6 +263,7 @@ impl Normalize {
                 },
             });
         }
+        pending.append(&mut ready);
         Ok(())
     }
 

@@ -92,12 +92,16 @@ impl MessageQueue for MemoryQueue {
         self.sent.lock().unwrap().push(message.clone());
         Ok(())
     }
+    /// Honours the port's group-order contract with the adapter's own planner.
     async fn send_all(&self, messages: &[OutgoingMessage]) -> Vec<Result<(), AwsError>> {
-        let mut out = Vec::new();
-        for m in messages {
-            out.push(self.send(m).await);
+        let mut plan = community_aws::sqs::GroupOrderedSends::new(messages);
+        while let Some(round) = plan.next_round() {
+            for i in round {
+                let result = self.send(&messages[i]).await;
+                plan.record(i, result);
+            }
         }
-        out
+        plan.finish()
     }
 }
 

@@ -41,7 +41,7 @@ impl Config {
             outbox_table: config::required(source, "OUTBOX_TABLE")?,
             members_table: config::required(source, "MEMBERS_TABLE")?,
             normalized_events_dlq_url: config::required(source, "NORMALIZED_EVENTS_DLQ_URL")?,
-            hot_retention_days: config::number(source, "HOT_RETENTION_DAYS", 90, 1..=3650)?,
+            hot_retention_days: config::number(source, "HOT_RETENTION_DAYS", 90, 14..=3650)?,
         })
     }
 }
@@ -64,8 +64,12 @@ impl std::fmt::Debug for Route {
 
 /// Decodes and checks one record's body.
 pub fn decode(body: &str) -> Result<CanonicalEvent, RouteError> {
-    let event: CanonicalEvent = serde_json::from_str(body)
-        .map_err(|e| RecordError::Poison(format!("not a canonical event: {e}")))?;
+    let event: CanonicalEvent = serde_json::from_str(body).map_err(|e| {
+        RecordError::Poison(format!(
+            "not a canonical event: {}",
+            platforms::redacted_json_error(&e)
+        ))
+    })?;
     event
         .validate()
         .map_err(|e| RecordError::Poison(e.to_string()))?;

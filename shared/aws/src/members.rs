@@ -110,31 +110,48 @@ impl IdentityStore for DynamoMembers {
         if let Some(name) = &actor.display_name {
             member_item.insert("displayName".to_owned(), s(name.clone()));
         }
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(self.put(identity_item)?)
-            .transact_items(self.put(member_item)?)
-            .send()
-            .await;
-        match result {
-            Ok(_) => {
-                tracing::info!(member_id, platform = platform.as_str(), "new member");
-                Ok(member_id)
+        // A few attempts: a cancelled transaction means someone else wrote one
+        // of the two items meanwhile, and the next lookup usually settles it.
+        for _ in 0..3 {
+            let member_exists = crate::get_live_item(
+                &self.client,
+                &self.table,
+                "pk",
+                &member_key(&member_id),
+                now,
+            )
+            .await?
+            .is_some();
+            let mut transaction = self
+                .client
+                .transact_write_items()
+                .transact_items(self.put(identity_item.clone())?);
+            if !member_exists {
+                transaction = transaction.transact_items(self.put(member_item.clone())?);
             }
-            // Someone else created it first (or the member item exists from a
-            // merge): the identity item is now the truth.
-            Err(e) if crate::events::any_condition_failed(&e) => {
-                self.lookup(&identity, now).await?.ok_or_else(|| {
-                    AwsError::retryable(
-                        "TransactWriteItems",
-                        "IdentityRace",
-                        "identity vanished after a conflicting create",
-                    )
-                })
+            match transaction.send().await {
+                Ok(_) => {
+                    tracing::info!(
+                        member_id,
+                        platform = platform.as_str(),
+                        linked_to_existing = member_exists,
+                        "identity resolved"
+                    );
+                    return Ok(member_id);
+                }
+                Err(e) if crate::events::was_cancelled(&e) => {
+                    if let Some(existing) = self.lookup(&identity, now).await? {
+                        return Ok(existing);
+                    }
+                }
+                Err(e) => return Err(AwsError::from_sdk("TransactWriteItems", e)),
             }
-            Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
         }
+        Err(AwsError::retryable(
+            "TransactWriteItems",
+            "IdentityRace",
+            "identity creation kept conflicting",
+        ))
     }
 }
 

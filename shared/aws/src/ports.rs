@@ -23,8 +23,12 @@ pub struct OutgoingMessage {
 #[async_trait]
 pub trait MessageQueue: Send + Sync {
     async fn send(&self, message: &OutgoingMessage) -> Result<(), AwsError>;
-    /// Sends up to any number of messages in batches of ten; the result has one
-    /// entry per message, in order.
+    /// Sends any number of messages, batching where it can; the result has
+    /// one entry per message, in order. Order within a message group is kept
+    /// even under partial failure: once a message of a group fails, the later
+    /// messages of that group are not sent (and report failure), so a group
+    /// can never reach the queue with a gap that a retry would fill out of
+    /// order.
     async fn send_all(&self, messages: &[OutgoingMessage]) -> Vec<Result<(), AwsError>>;
 }
 

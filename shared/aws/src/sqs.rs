@@ -63,11 +63,91 @@ impl MessageQueue for SqsQueue {
     }
 
     async fn send_all(&self, messages: &[OutgoingMessage]) -> Vec<Result<(), AwsError>> {
-        let mut results: Vec<Result<(), AwsError>> = Vec::with_capacity(messages.len());
-        for chunk in messages.chunks(BATCH_LIMIT) {
-            results.extend(self.send_chunk(chunk).await);
+        let mut plan = GroupOrderedSends::new(messages);
+        while let Some(round) = plan.next_round() {
+            for chunk in round.chunks(BATCH_LIMIT) {
+                let batch: Vec<OutgoingMessage> =
+                    chunk.iter().map(|&i| messages[i].clone()).collect();
+                for (&i, result) in chunk.iter().zip(self.send_chunk(&batch).await) {
+                    plan.record(i, result);
+                }
+            }
         }
-        results
+        plan.finish()
+    }
+}
+
+/// Plans `send_all` so order within a message group survives partial
+/// failure: each round holds at most the next unsent message of every group
+/// in good standing, and once a group has a failure its later messages are
+/// failed without being sent. Rounds batch across groups, so the common case
+/// (one message per group) is a single SendMessageBatch per ten messages.
+#[derive(Debug)]
+pub struct GroupOrderedSends<'m> {
+    messages: &'m [OutgoingMessage],
+    results: Vec<Option<Result<(), AwsError>>>,
+    failed_groups: std::collections::HashSet<&'m str>,
+}
+
+impl<'m> GroupOrderedSends<'m> {
+    pub fn new(messages: &'m [OutgoingMessage]) -> GroupOrderedSends<'m> {
+        GroupOrderedSends {
+            messages,
+            results: messages.iter().map(|_| None).collect(),
+            failed_groups: Default::default(),
+        }
+    }
+
+    /// The positions to send next, or `None` when every message has a result.
+    pub fn next_round(&mut self) -> Option<Vec<usize>> {
+        loop {
+            let mut round = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for (i, message) in self.messages.iter().enumerate() {
+                let group = message.group_id.as_str();
+                if self.results[i].is_some() || !seen.insert(group) {
+                    continue;
+                }
+                if self.failed_groups.contains(group) {
+                    self.results[i] = Some(Err(AwsError::retryable(
+                        "SendMessageBatch",
+                        "EarlierMessageFailed",
+                        "not sent: an earlier message of its group failed",
+                    )));
+                } else {
+                    round.push(i);
+                }
+            }
+            if !round.is_empty() {
+                return Some(round);
+            }
+            if self.results.iter().all(Option::is_some) {
+                return None;
+            }
+        }
+    }
+
+    pub fn record(&mut self, position: usize, result: Result<(), AwsError>) {
+        if result.is_err() {
+            self.failed_groups
+                .insert(self.messages[position].group_id.as_str());
+        }
+        self.results[position] = Some(result);
+    }
+
+    pub fn finish(self) -> Vec<Result<(), AwsError>> {
+        self.results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(AwsError::retryable(
+                        "SendMessageBatch",
+                        "NotSent",
+                        "not sent",
+                    ))
+                })
+            })
+            .collect()
     }
 }
 
@@ -213,5 +293,87 @@ pub fn dead_letter(
             ),
             ("sourceMessageId".to_owned(), source_message_id.to_owned()),
         ]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(group: &str, n: usize) -> OutgoingMessage {
+        OutgoingMessage {
+            group_id: group.to_owned(),
+            deduplication_id: format!("{group}-{n}"),
+            body: format!("{group}-{n}"),
+            attributes: Default::default(),
+        }
+    }
+
+    /// Drives the planner with a sender that fails the named bodies; returns
+    /// the bodies in the order they were sent and the per-message results.
+    fn drive(messages: &[OutgoingMessage], failing: &[&str]) -> (Vec<String>, Vec<bool>) {
+        let mut plan = GroupOrderedSends::new(messages);
+        let mut sent = Vec::new();
+        let mut rounds = 0;
+        while let Some(round) = plan.next_round() {
+            rounds += 1;
+            assert!(rounds <= messages.len(), "the planner terminates");
+            let groups: std::collections::HashSet<_> =
+                round.iter().map(|&i| &messages[i].group_id).collect();
+            assert_eq!(
+                groups.len(),
+                round.len(),
+                "at most one message per group per round"
+            );
+            for i in round {
+                let body = messages[i].body.clone();
+                let ok = !failing.contains(&body.as_str());
+                if ok {
+                    sent.push(body);
+                }
+                plan.record(
+                    i,
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(AwsError::retryable("SendMessageBatch", "X", "boom"))
+                    },
+                );
+            }
+        }
+        (sent, plan.finish().iter().map(Result::is_ok).collect())
+    }
+
+    #[test]
+    fn a_failure_stops_the_rest_of_its_group_and_only_its_group() {
+        let messages = vec![
+            message("a", 1),
+            message("b", 1),
+            message("a", 2),
+            message("b", 2),
+            message("a", 3),
+        ];
+        let (sent, ok) = drive(&messages, &["a-2"]);
+        assert_eq!(sent, ["a-1", "b-1", "b-2"]);
+        assert_eq!(
+            ok,
+            [true, true, false, true, false],
+            "a-3 is never sent after a-2 failed"
+        );
+    }
+
+    #[test]
+    fn distinct_groups_go_in_one_round() {
+        let messages: Vec<_> = (0..10).map(|n| message(&format!("g{n}"), 0)).collect();
+        let mut plan = GroupOrderedSends::new(&messages);
+        assert_eq!(plan.next_round().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn order_within_a_group_is_kept() {
+        let messages = vec![message("a", 1), message("a", 2), message("a", 3)];
+        let (sent, ok) = drive(&messages, &[]);
+        assert_eq!(sent, ["a-1", "a-2", "a-3"]);
+        assert!(ok.iter().all(|x| *x));
     }
 }

@@ -7,6 +7,19 @@ use tracing_subscriber::EnvFilter;
 /// from Lambda's `AWS_LAMBDA_LOG_LEVEL` (set by the template's LoggingConfig),
 /// else `info`.
 pub fn init() {
+    init_with(std::io::stdout);
+}
+
+/// The same JSON logs on stderr, for command-line tools whose stdout is
+/// their output (an env file, JSON lines).
+pub fn init_stderr() {
+    init_with(std::io::stderr);
+}
+
+fn init_with<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = std::env::var("RUST_LOG")
         .ok()
         .or_else(|| {
@@ -24,6 +37,7 @@ pub fn init() {
         .flatten_event(true)
         // Lambda adds its own timestamp and request id to every line.
         .without_time()
+        .with_writer(writer)
         .finish();
     // A second init (tests, the local stack running several handlers) keeps the first.
     if tracing::subscriber::set_global_default(subscriber).is_err() {

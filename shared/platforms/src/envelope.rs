@@ -40,8 +40,8 @@ pub enum EnvelopeError {
 
 impl<'a> Envelope<'a> {
     pub fn decode(text: &'a str) -> Result<Envelope<'a>, EnvelopeError> {
-        let envelope: Envelope<'a> =
-            serde_json::from_str(text).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let envelope: Envelope<'a> = serde_json::from_str(text)
+            .map_err(|e| EnvelopeError::Malformed(crate::redacted_json_error(&e)))?;
         if envelope.v != ENVELOPE_VERSION {
             return Err(EnvelopeError::UnsupportedVersion(envelope.v));
         }

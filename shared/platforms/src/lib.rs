@@ -102,6 +102,31 @@ pub enum Accepted {
     Enqueue(QueueMessage),
 }
 
+/// A JSON error without payload content: serde's messages quote offending
+/// values (`invalid type: string "alice@example.com"`), and these messages
+/// end up in logs and dead-letter attributes. Quoted text is elided; field
+/// names (in backticks), line and column stay.
+pub fn redacted_json_error(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut in_quote = false;
+    for c in text.chars() {
+        match (c, in_quote) {
+            ('"', false) => {
+                in_quote = true;
+                out.push_str("\"…");
+            }
+            ('"', true) => {
+                in_quote = false;
+                out.push('"');
+            }
+            (_, true) => {}
+            (c, false) => out.push(c),
+        }
+    }
+    out
+}
+
 /// FIFO ids are at most 128 characters of a restricted alphabet; platform
 /// values are hashed into that space so any input yields a valid id.
 pub fn fifo_id(parts: &[&str]) -> String {
@@ -112,4 +137,26 @@ pub fn fifo_id(parts: &[&str]) -> String {
         hasher.update([0x1f]);
     }
     hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[derive(Debug, serde::Deserialize)]
+    struct Wants {
+        #[allow(dead_code)]
+        n: u64,
+    }
+
+    #[test]
+    fn json_errors_keep_their_shape_but_not_payload_values() {
+        let error = serde_json::from_str::<Wants>(r#"{"n":"alice@example.com"}"#).unwrap_err();
+        let text = super::redacted_json_error(&error);
+        assert!(!text.contains("alice"), "{text}");
+        assert!(
+            text.contains("invalid type") && text.contains("line 1"),
+            "{text}"
+        );
+        let missing = serde_json::from_str::<Wants>("{}").unwrap_err();
+        assert!(super::redacted_json_error(&missing).contains("missing field `n`"));
+    }
 }

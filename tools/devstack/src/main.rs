@@ -56,7 +56,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    lambda_kit::telemetry::init();
+    lambda_kit::telemetry::init_stderr();
     let cli = Cli::parse();
     let root = devstack::repo_root();
     match cli.command {

@@ -183,6 +183,9 @@ pub async fn provision(
         if let Some(v) = queue.visibility_timeout {
             request = request.attributes(QueueAttributeName::VisibilityTimeout, v.to_string());
         }
+        if let Some(v) = queue.maximum_message_size {
+            request = request.attributes(QueueAttributeName::MaximumMessageSize, v.to_string());
+        }
         if let Some(v) = queue.message_retention_period {
             request = request.attributes(QueueAttributeName::MessageRetentionPeriod, v.to_string());
         }

@@ -39,6 +39,7 @@ pub struct QueueSpec {
     pub content_based_deduplication: bool,
     pub visibility_timeout: Option<i64>,
     pub message_retention_period: Option<i64>,
+    pub maximum_message_size: Option<i64>,
     /// (dead-letter queue logical id, maxReceiveCount)
     pub redrive: Option<(String, i64)>,
 }
@@ -223,6 +224,7 @@ fn queue_spec(logical_id: String, props: &Value) -> Result<QueueSpec, TemplateEr
         content_based_deduplication: boolean(props.get("ContentBasedDeduplication")),
         visibility_timeout: int(props.get("VisibilityTimeout")),
         message_retention_period: int(props.get("MessageRetentionPeriod")),
+        maximum_message_size: int(props.get("MaximumMessageSize")),
         redrive,
         logical_id,
     })

@@ -379,8 +379,14 @@ async fn expired_events_are_ignored_by_reads_and_ttl_is_set() {
         .item
         .unwrap();
     let ledger_expiry: i64 = ledger["expiresAt"].as_n().unwrap().parse().unwrap();
-    let in_7_days = (OffsetDateTime::now_utc() + time::Duration::days(7)).unix_timestamp();
-    assert!((ledger_expiry - in_7_days).abs() < 120);
+    let ttl_days: i64 = common::template().parameters["LedgerTtlDays"]
+        .parse()
+        .unwrap();
+    let expected = (OffsetDateTime::now_utc() + time::Duration::days(ttl_days)).unix_timestamp();
+    assert!(
+        (ledger_expiry - expected).abs() < 120,
+        "ledger expiresAt is LedgerTtlDays from now"
+    );
     assert_eq!(ledger["status"].as_s().unwrap(), "emitted");
 }
 
@@ -412,17 +418,33 @@ async fn an_expired_ledger_entry_is_claimable_again() {
 #[tokio::test]
 async fn dropped_events_are_counted_once_by_rule() {
     let stack = stack("drops").await;
-    for _ in 0..2 {
-        assert_eq!(
-            stack
-                .ingest
-                .handle(fixture_request("github-public.json"))
-                .await
-                .status_code,
-            202
-        );
-    }
-    // Bypass FIFO dedup for the second copy as a late redelivery would.
+    assert_eq!(
+        stack
+            .ingest
+            .handle(fixture_request("github-public.json"))
+            .await
+            .status_code,
+        202
+    );
+    stack.drain(SETTLE).await.unwrap();
+    // The same delivery again after SQS's dedup window: only the ledger can
+    // tell, so it must not be counted twice.
+    let envelope = format!(
+        r#"{{"v":1,"platform":"github","deliveryId":"5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a05","eventName":"public","receivedAt":"2026-11-23T12:00:00Z","payload":{}}}"#,
+        devstack::fixtures::payload(&devstack::repo_root(), "public.json").unwrap()
+    );
+    community_aws::sqs::SqsQueue::new(
+        stack.clients.sqs.clone(),
+        stack.reference("RawEventsQueue").unwrap(),
+    )
+    .send(&OutgoingMessage {
+        group_id: "g".into(),
+        deduplication_id: "late-redelivery".into(),
+        body: envelope,
+        attributes: BTreeMap::new(),
+    })
+    .await
+    .unwrap();
     stack.drain(SETTLE).await.unwrap();
     let counters = community_aws::counters::DynamoCounters::new(
         stack.clients.dynamodb.clone(),
@@ -435,6 +457,88 @@ async fn dropped_events_are_counted_once_by_rule() {
     assert_eq!(day["dropped"], 1);
     assert_eq!(day["dropped:github.event_not_mapped"], 1);
     assert_eq!(count_items(&stack, "EventsTable").await, 0);
+}
+
+#[tokio::test]
+async fn recording_an_event_twice_changes_nothing_the_second_time() {
+    use community_aws::ports::EventStore;
+    let stack = stack("store").await;
+    stack
+        .ingest
+        .handle(fixture_request("github-issue-opened.json"))
+        .await;
+    stack
+        .ingest
+        .handle(fixture_request("github-pull-request-merged.json"))
+        .await;
+    stack.drain(SETTLE).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    let store = community_aws::events::DynamoEventStore::new(
+        stack.clients.dynamodb.clone(),
+        community_aws::events::RouteTables {
+            events: stack.reference("EventsTable").unwrap(),
+            counters: stack.reference("CountersTable").unwrap(),
+            outbox: stack.reference("OutboxTable").unwrap(),
+            members: stack.reference("MembersTable").unwrap(),
+        },
+        90,
+    );
+    let counters = community_aws::counters::DynamoCounters::new(
+        stack.clients.dynamodb.clone(),
+        stack.reference("CountersTable").unwrap(),
+    );
+    let before = community_aws::ports::CounterReader::day(&counters, "2026-11-23")
+        .await
+        .unwrap();
+    let members_before = community_aws::members::list(
+        &stack.clients.dynamodb,
+        &stack.reference("MembersTable").unwrap(),
+    )
+    .await
+    .unwrap();
+    for event in reader(&stack).recent(10, now).await.unwrap() {
+        assert_eq!(
+            store.record(&event, now).await.unwrap(),
+            community_aws::ports::Recorded::Duplicate
+        );
+    }
+    assert_eq!(
+        community_aws::ports::CounterReader::day(&counters, "2026-11-23")
+            .await
+            .unwrap(),
+        before
+    );
+    assert_eq!(count_items(&stack, "OutboxTable").await, 1);
+    let members_after = community_aws::members::list(
+        &stack.clients.dynamodb,
+        &stack.reference("MembersTable").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        members_after
+            .iter()
+            .map(|m| m.contributions)
+            .collect::<Vec<_>>(),
+        members_before
+            .iter()
+            .map(|m| m.contributions)
+            .collect::<Vec<_>>()
+    );
+
+    // After the hot window the event may be stored again, but its ticket
+    // request (the outbox never expires) is not duplicated.
+    let bug = reader(&stack)
+        .by_type("issue_opened", 1, now)
+        .await
+        .unwrap()
+        .remove(0);
+    let later = now + time::Duration::days(91);
+    assert_eq!(
+        store.record(&bug, later).await.unwrap(),
+        community_aws::ports::Recorded::Stored
+    );
+    assert_eq!(count_items(&stack, "OutboxTable").await, 1);
 }
 
 #[tokio::test]

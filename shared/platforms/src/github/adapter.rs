@@ -40,7 +40,7 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
     let action_only: ActionOnly<'_> =
         serde_json::from_str(raw).map_err(|e| AdaptError::Malformed {
             event: event.to_owned(),
-            detail: e.to_string(),
+            detail: crate::redacted_json_error(&e),
         })?;
     let action = action_only.action.as_deref().unwrap_or("");
     let name = if action.is_empty() {
@@ -89,7 +89,7 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
 
     let payload: Payload = serde_json::from_str(raw).map_err(|e| AdaptError::Malformed {
         event: name.clone(),
-        detail: e.to_string(),
+        detail: crate::redacted_json_error(&e),
     })?;
     let ctx = Ctx {
         envelope,
