@@ -14,9 +14,9 @@ help: ## list the targets
 bootstrap: ## install the pinned tooling (.venv: moto, cargo-lambda, sam, cfn-lint) and Rust components
 	@scripts/bootstrap.sh
 
-dev: bootstrap ## run the whole pipeline locally on moto, post the demo webhooks, serve until Ctrl-C
+dev: bootstrap ## run the whole pipeline locally on moto, post the demo webhooks, serve until Ctrl-C (RUST_LOG=info for the JSON logs)
 	@$(ENV); scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT INT TERM; \
-	  cargo run -q -p devstack -- up --demo --stack-name community-events --port $${DEV_PORT:-3000} $(DEV_ARGS)
+	  RUST_LOG=$${RUST_LOG:-warn} cargo run -q -p devstack -- up --demo --stack-name community-events --port $${DEV_PORT:-3000} $(DEV_ARGS)
 
 test: bootstrap ## everything: fmt, clippy, unit + emulator tests, fixture invokes, SAM/cfn checks, sam build
 	@$(ENV); export MOTO_PORT=$(TEST_MOTO_PORT) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_MOTO_PORT); \

@@ -11,7 +11,6 @@ use community_aws::events::EventReader;
 
 use crate::Stack;
 use crate::fixtures::{self, Signature};
-use crate::secrets::DevSecrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -173,14 +172,8 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
         Err(error) => println!("   alert failed: {error}"),
     }
     println!(
-        "\n   Try: AWS_ENDPOINT_URL={} communityctl --stack {} events --json --limit 5",
-        std::env::var("AWS_ENDPOINT_URL").unwrap_or_default(),
+        "\n   In another shell: source scripts/env.sh && cargo run -q -p communityctl -- --stack {} events --json --limit 5",
         stack.options.stack_name
     );
     Ok(())
-}
-
-/// The dev secrets the demo signs with (for callers outside a running stack).
-pub fn default_secrets() -> DevSecrets {
-    DevSecrets::from_env()
 }
