@@ -83,3 +83,37 @@ pub async fn get_live_item(
         .map_err(|e| AwsError::from_sdk("GetItem", e))?;
     Ok(output.item.filter(|item| !is_expired(item, now)))
 }
+
+/// Every item of a small table (the CLI's listings), optionally only those
+/// whose `pk` starts with `pk_prefix`, following pagination.
+pub async fn scan_all(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    pk_prefix: Option<&str>,
+) -> Result<Vec<Item>, AwsError> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let mut request = client
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start);
+        if let Some(prefix) = pk_prefix {
+            request = request
+                .filter_expression("begins_with(pk, :prefix)")
+                .expression_attribute_values(
+                    ":prefix",
+                    aws_sdk_dynamodb::types::AttributeValue::S(prefix.to_owned()),
+                );
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("Scan", e))?;
+        items.extend(output.items.unwrap_or_default());
+        start = output.last_evaluated_key;
+        if start.is_none() {
+            return Ok(items);
+        }
+    }
+}

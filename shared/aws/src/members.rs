@@ -175,45 +175,29 @@ pub async fn list(
     table: &str,
 ) -> Result<Vec<MemberRow>, AwsError> {
     let mut rows = Vec::new();
-    let mut start = None;
-    loop {
-        let output = client
-            .scan()
-            .table_name(table)
-            .filter_expression("begins_with(pk, :member)")
-            .expression_attribute_values(":member", AttributeValue::S("MEMBER#".into()))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("Scan", e))?;
-        for item in output.items.unwrap_or_default() {
-            let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-            rows.push(MemberRow {
-                member_id: text("memberId").unwrap_or_default(),
-                handle: text("handle").unwrap_or_default(),
-                identities: item
-                    .get("identities")
-                    .and_then(|v| v.as_ss().ok())
-                    .cloned()
-                    .unwrap_or_default(),
-                is_bot: item
-                    .get("isBot")
-                    .and_then(|v| v.as_bool().ok())
-                    .copied()
-                    .unwrap_or(false),
-                contributions: item
-                    .get("contributions")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-                first_seen_at: text("firstSeenAt").unwrap_or_default(),
-                last_contribution_at: text("lastContributionAt"),
-            });
-        }
-        start = output.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
+    for item in crate::scan_all(client, table, Some("MEMBER#")).await? {
+        let text = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        rows.push(MemberRow {
+            member_id: text("memberId").unwrap_or_default(),
+            handle: text("handle").unwrap_or_default(),
+            identities: item
+                .get("identities")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default(),
+            is_bot: item
+                .get("isBot")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            contributions: item
+                .get("contributions")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            first_seen_at: text("firstSeenAt").unwrap_or_default(),
+            last_contribution_at: text("lastContributionAt"),
+        });
     }
     rows.sort_by(|a, b| {
         b.contributions

@@ -69,30 +69,16 @@ pub async fn list(
     table: &str,
 ) -> Result<Vec<TicketRequest>, AwsError> {
     let mut rows = Vec::new();
-    let mut start = None;
-    loop {
-        let output = client
-            .scan()
-            .table_name(table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("Scan", e))?;
-        for item in output.items.unwrap_or_default() {
-            let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
-            rows.push(TicketRequest {
-                event_id: get("eventId").unwrap_or_default(),
-                status: get("status").unwrap_or_default(),
-                title: get("title").unwrap_or_default(),
-                reporter: get("reporter").unwrap_or_default(),
-                source_url: get("sourceUrl"),
-                created_at: get("createdAt").unwrap_or_default(),
-            });
-        }
-        start = output.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
+    for item in crate::scan_all(client, table, None).await? {
+        let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
+        rows.push(TicketRequest {
+            event_id: get("eventId").unwrap_or_default(),
+            status: get("status").unwrap_or_default(),
+            title: get("title").unwrap_or_default(),
+            reporter: get("reporter").unwrap_or_default(),
+            source_url: get("sourceUrl"),
+            created_at: get("createdAt").unwrap_or_default(),
+        });
     }
     rows.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     Ok(rows)
