@@ -27,13 +27,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Stored canonical events, newest first.
+    /// Stored canonical events, newest first (all, or one member's, or one type's).
     Events {
         /// One canonical event (schema v1) per line.
         #[arg(long)]
         json: bool,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Only this member's events (the byMember index).
+        #[arg(long, conflicts_with = "event_type")]
+        member: Option<String>,
+        /// Only events of this type, e.g. issue_opened (the byType index).
+        #[arg(long = "type")]
+        event_type: Option<String>,
     },
     /// Members and their contribution counts.
     Members {
@@ -77,13 +83,24 @@ async fn run(cli: Cli) -> Result<(), CtlError> {
     let stack = &cli.stack;
     let now = time::OffsetDateTime::now_utc();
     match cli.command {
-        Command::Events { json, limit } => {
+        Command::Events {
+            json,
+            limit,
+            member,
+            event_type,
+        } => {
             let reader = EventReader::new(
                 clients.dynamodb.clone(),
                 format!("{stack}-events"),
                 cli.retention_days,
             );
-            for event in reader.recent(limit, now).await? {
+            let page = i32::try_from(limit).unwrap_or(i32::MAX);
+            let events = match (member, event_type) {
+                (Some(member), _) => reader.by_member(&member, page, now).await?,
+                (None, Some(event_type)) => reader.by_type(&event_type, page, now).await?,
+                (None, None) => reader.recent(limit, now).await?,
+            };
+            for event in events {
                 if json {
                     println!(
                         "{}",
