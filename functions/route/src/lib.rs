@@ -126,15 +126,8 @@ impl Route {
     }
 
     async fn dead_letter(&self, record: &SqsMessage, reason: &str) -> Result<(), RouteError> {
-        community_aws::sqs::send_dead_letter(
-            self.dead_letters.as_ref(),
-            STAGE,
-            record.message_id.as_deref().unwrap_or_default(),
-            fifo::group_of(record),
-            record.body.as_deref().unwrap_or(""),
-            reason,
-        )
-        .await?;
+        community_aws::sqs::send_dead_letter(self.dead_letters.as_ref(), STAGE, record, reason)
+            .await?;
         Ok(())
     }
 }

@@ -255,37 +255,10 @@ impl EventReader {
                 break;
             }
             let day = day_of(now - Duration::days(days_back));
-            let mut start_key = None;
-            loop {
-                let output = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name("byDay")
-                    .key_condition_expression("#day = :day")
-                    .filter_expression("expiresAt > :now")
-                    .expression_attribute_names("#day", "day")
-                    .expression_attribute_values(":day", AttributeValue::S(day.clone()))
-                    .expression_attribute_values(
-                        ":now",
-                        AttributeValue::N(now.unix_timestamp().to_string()),
-                    )
-                    .scan_index_forward(false)
-                    .set_exclusive_start_key(start_key)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk("Query", e))?;
-                for item in output.items.unwrap_or_default() {
-                    if events.len() >= limit {
-                        break;
-                    }
-                    events.push(event_from_item(item)?);
-                }
-                start_key = output.last_evaluated_key;
-                if start_key.is_none() || events.len() >= limit {
-                    break;
-                }
-            }
+            let more = self
+                .newest("byDay", "day", &day, limit - events.len(), now)
+                .await?;
+            events.extend(more);
         }
         Ok(events)
     }
@@ -308,10 +281,10 @@ impl EventReader {
     pub async fn by_member(
         &self,
         member_id: &str,
-        limit: i32,
+        limit: usize,
         now: OffsetDateTime,
     ) -> Result<Vec<CanonicalEvent>, AwsError> {
-        self.query_index("byMember", "userId", member_id, limit, now)
+        self.newest("byMember", "userId", member_id, limit, now)
             .await
     }
 
@@ -319,45 +292,59 @@ impl EventReader {
     pub async fn by_type(
         &self,
         event_type: &str,
-        limit: i32,
+        limit: usize,
         now: OffsetDateTime,
     ) -> Result<Vec<CanonicalEvent>, AwsError> {
-        self.query_index("byType", "eventType", event_type, limit, now)
+        self.newest("byType", "eventType", event_type, limit, now)
             .await
     }
 
-    async fn query_index(
+    /// Up to `limit` unexpired events of one index partition, newest first.
+    /// Paginates: DynamoDB applies a query's Limit before its filter, so one
+    /// page can hold fewer live events than exist.
+    async fn newest(
         &self,
         index: &str,
         key: &str,
         value: &str,
-        limit: i32,
+        limit: usize,
         now: OffsetDateTime,
     ) -> Result<Vec<CanonicalEvent>, AwsError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#k = :v")
-            .filter_expression("expiresAt > :now")
-            .expression_attribute_names("#k", key)
-            .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
-            .expression_attribute_values(
-                ":now",
-                AttributeValue::N(now.unix_timestamp().to_string()),
-            )
-            .scan_index_forward(false)
-            .limit(limit)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("Query", e))?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(event_from_item)
-            .collect()
+        let mut events = Vec::new();
+        let mut start_key = None;
+        while events.len() < limit {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#k = :v")
+                .filter_expression("expiresAt > :now")
+                .expression_attribute_names("#k", key)
+                .expression_attribute_values(":v", AttributeValue::S(value.to_owned()))
+                .expression_attribute_values(
+                    ":now",
+                    AttributeValue::N(now.unix_timestamp().to_string()),
+                )
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start_key)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("Query", e))?;
+            for item in output
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .take(limit - events.len())
+            {
+                events.push(event_from_item(item)?);
+            }
+            start_key = output.last_evaluated_key;
+            if start_key.is_none() {
+                break;
+            }
+        }
+        Ok(events)
     }
 }
 

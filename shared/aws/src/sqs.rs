@@ -237,28 +237,28 @@ impl QueueStats for aws_sdk_sqs::Client {
     }
 }
 
-/// Dead-letters a record that can never be processed (see [`dead_letter`])
-/// and logs why.
+/// Dead-letters a queue record that can never be processed (see
+/// [`dead_letter`]), in its original message group, and logs why.
 pub async fn send_dead_letter(
     queue: &dyn MessageQueue,
     stage: &str,
-    source_message_id: &str,
-    group_id: &str,
-    body: &str,
+    record: &aws_lambda_events::event::sqs::SqsMessage,
     reason: &str,
 ) -> Result<(), AwsError> {
+    let message_id = record.message_id.as_deref().unwrap_or_default();
+    let body = record.body.as_deref().unwrap_or("");
     queue
         .send(&dead_letter(
             stage,
-            source_message_id,
-            group_id,
+            message_id,
+            lambda_kit::fifo::group_of(record),
             body,
             reason,
         ))
         .await?;
     tracing::error!(
         stage,
-        message_id = source_message_id,
+        message_id,
         reason,
         "record dead-lettered: it can never be processed"
     );

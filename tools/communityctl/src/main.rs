@@ -94,10 +94,9 @@ async fn run(cli: Cli) -> Result<(), CtlError> {
                 format!("{stack}-events"),
                 cli.retention_days,
             );
-            let page = i32::try_from(limit).unwrap_or(i32::MAX);
             let events = match (member, event_type) {
-                (Some(member), _) => reader.by_member(&member, page, now).await?,
-                (None, Some(event_type)) => reader.by_type(&event_type, page, now).await?,
+                (Some(member), _) => reader.by_member(&member, limit, now).await?,
+                (None, Some(event_type)) => reader.by_type(&event_type, limit, now).await?,
                 (None, None) => reader.recent(limit, now).await?,
             };
             for event in events {
