@@ -15,7 +15,8 @@ use canonical_event::Platform;
 use community_aws::ports::{MessageQueue, OutgoingMessage, SecretSource};
 use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
-use platforms::{Accepted, Rejection};
+use platforms::discord::Endpoint;
+use platforms::{Accepted, FieldProblem, Rejection, Reply};
 use secrecy::SecretString;
 
 /// SQS FIFO messages are at most 1 MiB; the envelope adds a few hundred bytes
@@ -26,9 +27,21 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 512 * 1024;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub raw_events_queue_url: String,
-    pub github_secret_param: String,
     pub max_body_bytes: usize,
-    pub enabled_platforms: Vec<Platform>,
+    /// Each enabled platform with the name of the parameter (SSM) or secret
+    /// (Secrets Manager ARN) holding its signing secrets or public keys.
+    pub platforms: Vec<(Platform, String)>,
+}
+
+/// The variable naming where a platform's secrets live.
+pub fn secret_variable(platform: Platform) -> &'static str {
+    match platform {
+        Platform::Github => "GITHUB_WEBHOOK_SECRET_PARAM",
+        Platform::Slack => "SLACK_SIGNING_SECRET_PARAM",
+        Platform::Discord => "DISCORD_PUBLIC_KEY_PARAM",
+        Platform::Discourse => "DISCOURSE_WEBHOOK_SECRET_PARAM",
+        Platform::Relay => "RELAY_WEBHOOK_SECRET_PARAM",
+    }
 }
 
 impl Config {
@@ -38,34 +51,32 @@ impl Config {
 
     pub fn from_lookup(source: &dyn Lookup) -> Result<Config, ConfigError> {
         let enabled = config::list(source, "ENABLED_PLATFORMS");
-        let mut enabled_platforms = Vec::new();
-        for name in if enabled.is_empty() {
+        let names = if enabled.is_empty() {
             vec!["github".to_owned()]
         } else {
             enabled
-        } {
+        };
+        let mut platforms: Vec<(Platform, String)> = Vec::new();
+        for name in names {
             let platform = Platform::parse(&name).ok_or_else(|| ConfigError::Invalid {
                 name: "ENABLED_PLATFORMS",
                 why: format!("unknown platform `{name}`"),
             })?;
-            if platform != Platform::Github {
-                return Err(ConfigError::Invalid {
-                    name: "ENABLED_PLATFORMS",
-                    why: format!("`{name}` has no verifier in this build"),
-                });
+            if platforms.iter().any(|(p, _)| *p == platform) {
+                continue;
             }
-            enabled_platforms.push(platform);
+            let param = config::required(source, secret_variable(platform))?;
+            platforms.push((platform, param));
         }
         Ok(Config {
             raw_events_queue_url: config::required(source, "RAW_EVENTS_QUEUE_URL")?,
-            github_secret_param: config::required(source, "GITHUB_WEBHOOK_SECRET_PARAM")?,
             max_body_bytes: config::number(
                 source,
                 "MAX_BODY_BYTES",
                 DEFAULT_MAX_BODY_BYTES,
                 1024..=MAX_BODY_LIMIT,
             )?,
-            enabled_platforms,
+            platforms,
         })
     }
 }
@@ -81,12 +92,27 @@ pub enum InitError {
     },
     #[error("webhook secret parameter {0} is empty")]
     EmptySecret(String),
+    #[error("parameter {param} does not hold Discord public keys: {source}")]
+    PublicKey {
+        param: String,
+        source: platforms::discord::KeyError,
+    },
+    #[error("the relay envelope schema does not compile: {0}")]
+    RelaySchema(String),
+}
+
+/// How one platform's deliveries are verified.
+enum Verifier {
+    /// HMAC-SHA256 signing secrets (several during a rotation).
+    Hmac(Vec<SecretString>),
+    /// Ed25519 public keys (Discord).
+    Ed25519(Vec<platforms::discord::VerifyingKey>),
 }
 
 /// The ingest handler with everything it needs, built once per cold start.
 pub struct Ingest {
     config: Config,
-    github_secrets: Vec<SecretString>,
+    verifiers: Vec<(Platform, Verifier)>,
     queue: Arc<dyn MessageQueue>,
     clock: Clock,
 }
@@ -101,31 +127,56 @@ impl std::fmt::Debug for Ingest {
 }
 
 impl Ingest {
-    /// Loads the webhook secrets (one per line in the parameter, for rotation).
+    /// Loads every enabled platform's secrets (one per line, for rotation).
     pub async fn load(
         config: Config,
         secrets: &dyn SecretSource,
         queue: Arc<dyn MessageQueue>,
         clock: Clock,
     ) -> Result<Ingest, InitError> {
-        let secret = secrets
-            .secret(&config.github_secret_param)
-            .await
-            .map_err(|source| InitError::Secret {
-                param: config.github_secret_param.clone(),
-                source,
-            })?;
-        let github_secrets = community_aws::ssm::split_rotated(&secret);
-        if github_secrets.is_empty() {
-            return Err(InitError::EmptySecret(config.github_secret_param.clone()));
+        let mut verifiers = Vec::with_capacity(config.platforms.len());
+        for (platform, param) in &config.platforms {
+            let secret = secrets
+                .secret(param)
+                .await
+                .map_err(|source| InitError::Secret {
+                    param: param.clone(),
+                    source,
+                })?;
+            let lines = community_aws::ssm::split_rotated(&secret);
+            if lines.is_empty() {
+                return Err(InitError::EmptySecret(param.clone()));
+            }
+            let verifier = match platform {
+                Platform::Discord => {
+                    use secrecy::ExposeSecret;
+                    let texts: Vec<&str> = lines.iter().map(|l| l.expose_secret()).collect();
+                    Verifier::Ed25519(platforms::discord::parse_public_keys(&texts).map_err(
+                        |source| InitError::PublicKey {
+                            param: param.clone(),
+                            source,
+                        },
+                    )?)
+                }
+                Platform::Relay => {
+                    platforms::relay::warm_up().map_err(InitError::RelaySchema)?;
+                    Verifier::Hmac(lines)
+                }
+                _ => Verifier::Hmac(lines),
+            };
+            tracing::info!(
+                platform = platform.as_str(),
+                active_secrets = match &verifier {
+                    Verifier::Hmac(s) => s.len(),
+                    Verifier::Ed25519(k) => k.len(),
+                },
+                "webhook secrets loaded"
+            );
+            verifiers.push((*platform, verifier));
         }
-        tracing::info!(
-            active_github_secrets = github_secrets.len(),
-            "webhook secrets loaded"
-        );
         Ok(Ingest {
             config,
-            github_secrets,
+            verifiers,
             queue,
             clock,
         })
@@ -141,7 +192,10 @@ impl Ingest {
             clients.sqs.clone(),
             config.raw_events_queue_url.clone(),
         ));
-        let secrets = community_aws::ssm::SsmSecrets::new(clients.ssm.clone());
+        let secrets = community_aws::secrets::AwsSecrets::new(
+            clients.ssm.clone(),
+            clients.secretsmanager.clone(),
+        );
         Ingest::load(config, &secrets, queue, clock).await
     }
 
@@ -152,6 +206,7 @@ impl Ingest {
                 tracing::warn!(
                     status = refusal.status,
                     code = refusal.code,
+                    fields = refusal.fields.len(),
                     "webhook refused"
                 );
                 refusal.into_response()
@@ -166,32 +221,41 @@ impl Ingest {
         if request.request_context.http.method != aws_lambda_events::http::Method::POST {
             return Err(Refusal::new(405, "method_not_allowed"));
         }
-        let platform = platform_of(request)
-            .filter(|p| self.config.enabled_platforms.contains(p))
+        let (platform, endpoint) =
+            route_of(request).ok_or(Refusal::new(404, "unknown_platform"))?;
+        let verifier = self
+            .verifiers
+            .iter()
+            .find(|(p, _)| *p == platform)
+            .map(|(_, v)| v)
             .ok_or(Refusal::new(404, "unknown_platform"))?;
         let body = raw_body(request, self.config.max_body_bytes)?;
         let headers = &request.headers;
         let lookup = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let accepted = match platform {
-            Platform::Github => platforms::github::accept(
-                &self.github_secrets,
-                &platforms::github::Delivery {
-                    header: lookup,
-                    body: &body,
-                    received_at: (self.clock)(),
-                },
-            ),
-            // Config refuses platforms without a verifier, so this is unreachable in practice.
-            _ => return Err(Refusal::new(404, "unknown_platform")),
+        let delivery = platforms::Delivery {
+            header: lookup,
+            body: &body,
+            received_at: (self.clock)(),
+        };
+        let accepted = match (platform, verifier) {
+            (Platform::Github, Verifier::Hmac(s)) => platforms::github::accept(s, &delivery),
+            (Platform::Slack, Verifier::Hmac(s)) => platforms::slack::accept(s, &delivery),
+            (Platform::Discourse, Verifier::Hmac(s)) => platforms::discourse::accept(s, &delivery),
+            (Platform::Relay, Verifier::Hmac(s)) => platforms::relay::accept(s, &delivery),
+            (Platform::Discord, Verifier::Ed25519(k)) => {
+                platforms::discord::accept(k, endpoint, &delivery)
+            }
+            // `load` pairs every platform with its kind of verifier.
+            _ => return Err(Refusal::new(500, "internal_error")),
         }
         .map_err(Refusal::from)?;
 
         match accepted {
-            Accepted::Ping => {
-                tracing::info!(platform = platform.as_str(), "ping answered");
-                Ok(json_response(200, r#"{"status":"pong"}"#.to_owned()))
+            Accepted::Answer(reply) => {
+                tracing::info!(platform = platform.as_str(), "handshake answered");
+                Ok(reply_response(&reply, None))
             }
-            Accepted::Enqueue(message) => {
+            Accepted::Enqueue { message, reply } => {
                 let outgoing = OutgoingMessage {
                     group_id: message.group_id,
                     deduplication_id: message.deduplication_id,
@@ -219,33 +283,55 @@ impl Ingest {
                     platform = platform.as_str(),
                     delivery_id = message.delivery_id.as_str(),
                     event_name = message.event_name.as_str(),
+                    retry_num = lookup(platforms::slack::HEADER_RETRY_NUM),
                     "delivery accepted"
                 );
-                Ok(json_response(
-                    202,
-                    serde_json::json!({ "status": "accepted", "deliveryId": message.delivery_id })
-                        .to_string(),
-                ))
+                Ok(reply_response(&reply, Some(&message.delivery_id)))
             }
         }
     }
 }
 
-/// `{platform}` from the route's path parameters, else from the raw path
-/// (the local stack and direct invokes may not set path parameters).
-fn platform_of(request: &ApiGatewayV2httpRequest) -> Option<Platform> {
-    let name = request
-        .path_parameters
-        .get("platform")
-        .cloned()
-        .or_else(|| {
-            request
-                .raw_path
-                .as_deref()
-                .and_then(|p| p.trim_end_matches('/').rsplit_once("/webhooks/"))
-                .map(|(_, name)| name.to_owned())
-        })?;
-    Platform::parse(&name)
+/// The answer a platform's protocol expects.
+fn reply_response(reply: &Reply, delivery_id: Option<&str>) -> ApiGatewayV2httpResponse {
+    match reply {
+        Reply::Accepted => json_response(
+            202,
+            serde_json::json!({ "status": "accepted", "deliveryId": delivery_id }).to_string(),
+        ),
+        Reply::Json { status, body } => json_response(i64::from(*status), body.clone()),
+        Reply::Empty { status } => {
+            let mut response = ApiGatewayV2httpResponse::default();
+            response.status_code = i64::from(*status);
+            response.body = None;
+            response.is_base64_encoded = false;
+            response
+        }
+    }
+}
+
+/// `{platform}` (and Discord's endpoint) from the path: `/webhooks/discord`
+/// is the Interactions endpoint, `/webhooks/discord/events` the Webhook
+/// Events one. Read from the raw path, which the HTTP API, the local stack
+/// and direct invokes all set; path parameters are the fallback.
+fn route_of(request: &ApiGatewayV2httpRequest) -> Option<(Platform, Endpoint)> {
+    let tail = request
+        .raw_path
+        .as_deref()
+        .and_then(|p| p.trim_end_matches('/').split_once("/webhooks/"))
+        .map(|(_, tail)| tail.to_owned())
+        .or_else(|| request.path_parameters.get("platform").cloned())?;
+    let (name, kind) = match tail.split_once('/') {
+        Some((name, kind)) => (name, Some(kind)),
+        None => (tail.as_str(), None),
+    };
+    let platform = Platform::parse(name)?;
+    match (platform, kind) {
+        (_, None) => Some((platform, Endpoint::Interactions)),
+        (Platform::Discord, Some("interactions")) => Some((platform, Endpoint::Interactions)),
+        (Platform::Discord, Some("events")) => Some((platform, Endpoint::WebhookEvents)),
+        _ => None,
+    }
 }
 
 /// The body exactly as the platform sent it (base64-decoded when API Gateway
@@ -272,29 +358,41 @@ fn raw_body(request: &ApiGatewayV2httpRequest, limit: usize) -> Result<Vec<u8>, 
     }
 }
 
-/// A refusal at the edge: a status and a short code, nothing internal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A refusal at the edge: a status, a short code and, for schema
+/// violations, which fields; nothing internal and no payload values.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     pub status: u16,
     pub code: &'static str,
+    pub fields: Vec<FieldProblem>,
 }
 
 impl Refusal {
     const fn new(status: u16, code: &'static str) -> Refusal {
-        Refusal { status, code }
+        Refusal {
+            status,
+            code,
+            fields: Vec::new(),
+        }
     }
 
     fn into_response(self) -> ApiGatewayV2httpResponse {
-        json_response(
-            i64::from(self.status),
-            serde_json::json!({ "error": self.code }).to_string(),
-        )
+        let body = if self.fields.is_empty() {
+            serde_json::json!({ "error": self.code })
+        } else {
+            serde_json::json!({ "error": self.code, "fields": self.fields })
+        };
+        json_response(i64::from(self.status), body.to_string())
     }
 }
 
 impl From<Rejection> for Refusal {
     fn from(rejection: Rejection) -> Refusal {
-        Refusal::new(rejection.status(), rejection.code())
+        Refusal {
+            status: rejection.status(),
+            code: rejection.code(),
+            fields: rejection.fields().to_vec(),
+        }
     }
 }
 

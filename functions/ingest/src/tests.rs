@@ -50,9 +50,8 @@ impl SecretSource for FixedSecret {
 fn config() -> Config {
     Config {
         raw_events_queue_url: "q".into(),
-        github_secret_param: "/p".into(),
         max_body_bytes: 4096,
-        enabled_platforms: vec![Platform::Github],
+        platforms: vec![(Platform::Github, "/p".into())],
     }
 }
 
@@ -259,6 +258,7 @@ fn config_errors_name_the_variable() {
     let env: std::collections::HashMap<String, String> = [
         ("GITHUB_WEBHOOK_SECRET_PARAM", "/p"),
         ("MAX_BODY_BYTES", "5000000"),
+        ("ENABLED_PLATFORMS", "github"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -276,4 +276,321 @@ fn config_errors_name_the_variable() {
             ..
         }
     ));
+    // Enabling a platform requires saying where its secret lives.
+    env.insert("MAX_BODY_BYTES".into(), "5000".into());
+    env.insert("ENABLED_PLATFORMS".into(), "github, slack".into());
+    assert_eq!(
+        Config::from_lookup(&env).unwrap_err(),
+        ConfigError::Missing("SLACK_SIGNING_SECRET_PARAM")
+    );
+    env.insert("ENABLED_PLATFORMS".into(), "github,myspace".into());
+    assert!(matches!(
+        Config::from_lookup(&env).unwrap_err(),
+        ConfigError::Invalid {
+            name: "ENABLED_PLATFORMS",
+            ..
+        }
+    ));
+}
+
+mod every_platform {
+    //! The handler with all five platforms enabled: each platform's
+    //! handshake, a genuine delivery, and a forgery, through `handle`.
+
+    use std::collections::HashMap;
+
+    use super::*;
+
+    const SLACK: &str = "slack-secret";
+    const DISCOURSE: &str = "discourse-secret";
+    const RELAY: &str = "relay-secret";
+    const NOW: i64 = 1_795_435_200; // 2026-11-23 12:00 UTC
+
+    fn discord_key() -> ed25519_dalek::SigningKey {
+        ed25519_dalek::SigningKey::from_bytes(&[1u8; 32])
+    }
+
+    struct Named(HashMap<&'static str, String>);
+
+    #[async_trait]
+    impl SecretSource for Named {
+        async fn secret(&self, name: &str) -> Result<SecretString, AwsError> {
+            self.0
+                .get(name)
+                .map(|v| SecretString::from(v.clone()))
+                .ok_or_else(|| AwsError::permanent("GetParameter", "ParameterNotFound", name))
+        }
+    }
+
+    async fn ingest(queue: Arc<RecordingQueue>) -> Ingest {
+        let config = Config {
+            raw_events_queue_url: "q".into(),
+            max_body_bytes: 64 * 1024,
+            platforms: vec![
+                (Platform::Github, "/github".into()),
+                (Platform::Slack, "/slack".into()),
+                (Platform::Discord, "/discord".into()),
+                (Platform::Discourse, "/discourse".into()),
+                (Platform::Relay, "/relay".into()),
+            ],
+        };
+        let public = hex::encode(discord_key().verifying_key().to_bytes());
+        let secrets = Named(HashMap::from([
+            ("/github", SECRET.to_owned()),
+            ("/slack", SLACK.to_owned()),
+            ("/discord", format!("{}\n{public}", "11".repeat(32))),
+            ("/discourse", DISCOURSE.to_owned()),
+            ("/relay", format!("old-relay\n{RELAY}")),
+        ]));
+        Ingest::load(
+            config,
+            &secrets,
+            queue,
+            Arc::new(|| time::macros::datetime!(2026-11-23 12:00 UTC)),
+        )
+        .await
+        .unwrap()
+    }
+
+    fn post(path: &str, body: &str, headers: &[(&str, String)]) -> ApiGatewayV2httpRequest {
+        let mut r = ApiGatewayV2httpRequest::default();
+        r.request_context.http.method = Method::POST;
+        r.raw_path = Some(path.to_owned());
+        r.headers
+            .insert("content-type", HeaderValue::from_static("application/json"));
+        for (name, value) in headers {
+            r.headers.insert(
+                aws_lambda_events::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        r.body = Some(body.to_owned());
+        r
+    }
+
+    fn text(r: &ApiGatewayV2httpResponse) -> Option<String> {
+        match &r.body {
+            Some(Body::Text(t)) => Some(t.clone()),
+            None => None,
+            other => panic!("unexpected body {other:?}"),
+        }
+    }
+
+    fn slack(body: &str, at: i64) -> ApiGatewayV2httpRequest {
+        let ts = at.to_string();
+        let sig = platforms::slack::sign(SLACK, &ts, body.as_bytes()).unwrap();
+        post(
+            "/webhooks/slack",
+            body,
+            &[
+                ("x-slack-signature", sig),
+                ("x-slack-request-timestamp", ts),
+            ],
+        )
+    }
+
+    fn discord(path: &str, body: &str, at: i64) -> ApiGatewayV2httpRequest {
+        let ts = at.to_string();
+        let sig = platforms::discord::sign(&discord_key(), &ts, body.as_bytes());
+        post(
+            path,
+            body,
+            &[("x-signature-ed25519", sig), ("x-signature-timestamp", ts)],
+        )
+    }
+
+    fn relay(body: &str, at: i64, secret: &str) -> ApiGatewayV2httpRequest {
+        let ts = at.to_string();
+        let sig = platforms::relay::sign(secret, &ts, body.as_bytes()).unwrap();
+        post(
+            "/webhooks/relay",
+            body,
+            &[("x-signature", sig), ("x-signature-timestamp", ts)],
+        )
+    }
+
+    #[tokio::test]
+    async fn slack_handshake_event_and_stale_replay() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let challenge = r#"{"token":"t","challenge":"c-123","type":"url_verification"}"#;
+        let response = ingest.handle(slack(challenge, NOW)).await;
+        assert_eq!(response.status_code, 200);
+        assert_eq!(text(&response).unwrap(), r#"{"challenge":"c-123"}"#);
+
+        let event = r#"{"type":"event_callback","team_id":"T1","event_id":"Ev1","event":{"type":"message","user":"U1","text":"hi","ts":"1.1","channel":"C1"}}"#;
+        assert_eq!(ingest.handle(slack(event, NOW)).await.status_code, 202);
+        let stale = ingest.handle(slack(event, NOW - 301)).await;
+        assert_eq!(stale.status_code, 401);
+        assert_eq!(body_of(&stale)["error"], "timestamp_out_of_window");
+        assert_eq!(queue.sent.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn discord_interactions_and_webhook_events() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let ping = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
+        let pong = ingest.handle(discord("/webhooks/discord", ping, NOW)).await;
+        assert_eq!(pong.status_code, 200);
+        assert_eq!(text(&pong).unwrap(), r#"{"type":1}"#);
+
+        // Discord's deliberate bad-signature probe: the same PING, one bit off.
+        let mut forged = discord("/webhooks/discord", ping, NOW);
+        let sig = forged.headers["x-signature-ed25519"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let flipped = format!(
+            "{}{}",
+            if sig.starts_with('0') { "1" } else { "0" },
+            &sig[1..]
+        );
+        forged.headers.insert(
+            "x-signature-ed25519",
+            HeaderValue::from_str(&flipped).unwrap(),
+        );
+        assert_eq!(ingest.handle(forged).await.status_code, 401);
+
+        let command = r#"{"type":2,"id":"1100000000000000001","application_id":"2","token":"t","version":1,"guild_id":"3","channel_id":"4","member":{"user":{"id":"5","username":"ada"}},"data":{"id":"6","name":"report","type":1,"options":[{"type":3,"name":"text","value":"export crashes"}]}}"#;
+        let ack = ingest
+            .handle(discord("/webhooks/discord", command, NOW))
+            .await;
+        assert_eq!(ack.status_code, 200);
+        let ack: serde_json::Value = serde_json::from_str(&text(&ack).unwrap()).unwrap();
+        assert_eq!(ack["type"], 4);
+        assert_eq!(ack["data"]["flags"], 64);
+
+        let events_ping = r#"{"version":1,"application_id":"2","type":0}"#;
+        let answer = ingest
+            .handle(discord("/webhooks/discord/events", events_ping, NOW))
+            .await;
+        assert_eq!(answer.status_code, 204);
+        assert_eq!(text(&answer), None, "204 must have an empty body");
+
+        let authorized = r#"{"version":1,"application_id":"2","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2026-11-23T11:59:00.000000","data":{"user":{"id":"5","username":"ada"},"scopes":["applications.commands"]}}}"#;
+        let answer = ingest
+            .handle(discord("/webhooks/discord/events", authorized, NOW))
+            .await;
+        assert_eq!(answer.status_code, 204);
+        assert_eq!(text(&answer), None);
+        assert_eq!(
+            queue.sent.lock().unwrap().len(),
+            2,
+            "command + authorization"
+        );
+
+        // Only Discord has sub-endpoints.
+        let other = ingest
+            .handle(discord("/webhooks/discord/other", events_ping, NOW))
+            .await;
+        assert_eq!(other.status_code, 404);
+        let github_sub = ingest
+            .handle(post("/webhooks/github/events", "{}", &[]))
+            .await;
+        assert_eq!(github_sub.status_code, 404);
+    }
+
+    #[tokio::test]
+    async fn discourse_ping_and_post() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let ping = r#"{"ping":"OK"}"#;
+        let sig = platforms::discourse::sign(DISCOURSE, ping.as_bytes()).unwrap();
+        let response = ingest
+            .handle(post(
+                "/webhooks/discourse",
+                ping,
+                &[
+                    ("x-discourse-event-signature", sig),
+                    ("x-discourse-event", "ping".into()),
+                ],
+            ))
+            .await;
+        assert_eq!(response.status_code, 200);
+        let post_body = r#"{"post":{"id":7,"post_number":2,"topic_id":3,"user_id":9,"username":"ada","raw":"same here","created_at":"2026-11-23T11:00:00Z","updated_at":"2026-11-23T11:00:00Z"}}"#;
+        let sig = platforms::discourse::sign(DISCOURSE, post_body.as_bytes()).unwrap();
+        let headers = [
+            ("x-discourse-event-signature", sig),
+            ("x-discourse-event", "post_created".into()),
+            ("x-discourse-event-id", "101".into()),
+        ];
+        assert_eq!(
+            ingest
+                .handle(post("/webhooks/discourse", post_body, &headers))
+                .await
+                .status_code,
+            202
+        );
+        // A retry under a new X-Discourse-Event-Id keeps the same dedup id.
+        let mut retry_headers = headers.clone();
+        retry_headers[2].1 = "102".into();
+        ingest
+            .handle(post("/webhooks/discourse", post_body, &retry_headers))
+            .await;
+        let sent = queue.sent.lock().unwrap();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].deduplication_id, sent[1].deduplication_id);
+    }
+
+    #[tokio::test]
+    async fn relay_validates_its_schema_and_names_bad_fields() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let good = r#"{"version":1,"id":"gh-1-7-labeled-bug","source":"github-actions","type":"issue_opened","occurredAt":"2026-11-23T11:58:00Z","data":{"actor":{"id":"1","handle":"ada"},"title":"Export crashes","labels":["bug"]}}"#;
+        assert_eq!(
+            ingest.handle(relay(good, NOW, RELAY)).await.status_code,
+            202
+        );
+        // The old secret still verifies during a rotation.
+        assert_eq!(
+            ingest
+                .handle(relay(good, NOW, "old-relay"))
+                .await
+                .status_code,
+            202
+        );
+        let bad = r#"{"version":1,"id":"x y","source":"github-actions","type":"issue_opend","occurredAt":"2026-11-23T11:58:00Z","data":{"actor":{"handle":"ada"}}}"#;
+        let response = ingest.handle(relay(bad, NOW, RELAY)).await;
+        assert_eq!(response.status_code, 400);
+        let body = body_of(&response);
+        assert_eq!(body["error"], "invalid_envelope");
+        let fields: Vec<String> = body["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap().to_owned())
+            .collect();
+        for expected in ["/id", "/type", "/data/actor/id"] {
+            assert!(
+                fields.iter().any(|f| f == expected),
+                "{expected} in {fields:?}"
+            );
+        }
+        assert!(
+            !body.to_string().contains("issue_opend"),
+            "no values echoed"
+        );
+        let stale = ingest.handle(relay(good, NOW + 301, RELAY)).await;
+        assert_eq!(stale.status_code, 401);
+        assert_eq!(queue.sent.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_malformed_discord_key_fails_the_cold_start() {
+        let config = Config {
+            raw_events_queue_url: "q".into(),
+            max_body_bytes: 4096,
+            platforms: vec![(Platform::Discord, "/discord".into())],
+        };
+        let err = Ingest::load(
+            config,
+            &FixedSecret("not-a-key"),
+            Arc::new(RecordingQueue::default()),
+            lambda_kit::system_clock(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, InitError::PublicKey { .. }), "{err}");
+    }
 }

@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use canonical_event::{CanonicalEvent, EventId, Platform};
+use canonical_event::{CanonicalEvent, EventId};
 use community_aws::RecordError;
 use community_aws::ports::{Claim, EventLedger, IdentityStore, MessageQueue, OutgoingMessage};
 use lambda_kit::Clock;
@@ -197,15 +197,8 @@ impl Normalize {
     ) -> Result<(), NormalizeError> {
         let body = record.body.as_deref().unwrap_or("");
         let envelope = Envelope::decode(body).map_err(|e| RecordError::Poison(e.to_string()))?;
-        let adapted = match envelope.platform {
-            Platform::Github => platforms::github::adapt(&envelope),
-            other => {
-                return Err(RecordError::Poison(format!(
-                    "no adapter for platform {other}"
-                )));
-            }
-        }
-        .map_err(|e| RecordError::Poison(e.to_string()))?;
+        let adapted =
+            platforms::adapt(&envelope).map_err(|e| RecordError::Poison(e.to_string()))?;
 
         let now = (self.clock)();
         let drafts = match adapted {

@@ -8,6 +8,7 @@ use community_aws::ports::Claim;
 use time::OffsetDateTime;
 
 use super::*;
+use canonical_event::Platform;
 
 #[derive(Default)]
 struct MemoryLedger {

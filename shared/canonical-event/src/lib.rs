@@ -77,6 +77,12 @@ pub enum EventType {
     MessagePosted,
     ReplyPosted,
     ReactionAdded,
+    /// A chat message or forum post was edited (Slack, Discourse).
+    MessageEdited,
+    /// A chat message was deleted; kept so downstream can retract it.
+    MessageDeleted,
+    /// A slash / context command or modal was used (Discord interactions).
+    CommandInvoked,
     IssueOpened,
     IssueCommented,
     IssueClosed,
@@ -93,11 +99,14 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 20] = [
         EventType::MemberJoined,
         EventType::MessagePosted,
         EventType::ReplyPosted,
         EventType::ReactionAdded,
+        EventType::MessageEdited,
+        EventType::MessageDeleted,
+        EventType::CommandInvoked,
         EventType::IssueOpened,
         EventType::IssueCommented,
         EventType::IssueClosed,
@@ -119,6 +128,9 @@ impl EventType {
             EventType::MessagePosted => "message_posted",
             EventType::ReplyPosted => "reply_posted",
             EventType::ReactionAdded => "reaction_added",
+            EventType::MessageEdited => "message_edited",
+            EventType::MessageDeleted => "message_deleted",
+            EventType::CommandInvoked => "command_invoked",
             EventType::IssueOpened => "issue_opened",
             EventType::IssueCommented => "issue_commented",
             EventType::IssueClosed => "issue_closed",
@@ -133,6 +145,13 @@ impl EventType {
             EventType::RepoForked => "repo_forked",
             EventType::Sponsorship => "sponsorship",
         }
+    }
+}
+
+impl EventType {
+    /// The snake_case name back to the type (the relay names types this way).
+    pub fn parse(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
     }
 }
 

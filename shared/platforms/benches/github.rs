@@ -86,7 +86,7 @@ fn benches(c: &mut Criterion) {
                     received_at,
                 },
             ) {
-                Ok(platforms::Accepted::Enqueue(m)) => Some(m.body),
+                Ok(platforms::Accepted::Enqueue { message: m, .. }) => Some(m.body),
                 _ => None,
             }
         })

@@ -24,6 +24,14 @@ pub struct Envelope<'a> {
     /// The webhook (hook id) that delivered it, when the platform says.
     #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
     pub hook_id: Option<std::borrow::Cow<'a, str>>,
+    /// Where the delivery says it came from, for links (Discourse's
+    /// `X-Discourse-Instance`). Unsigned by the platform: never used for identity.
+    #[serde(default, skip_serializing_if = "Option::is_none", borrow)]
+    pub origin: Option<std::borrow::Cow<'a, str>>,
+    /// Which attempt this was, when the platform numbers its retries (Slack's
+    /// `X-Slack-Retry-Num`: 0 = first delivery). Dedup does not depend on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
     #[serde(borrow)]

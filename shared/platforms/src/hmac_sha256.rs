@@ -21,6 +21,18 @@ pub enum SignatureError {
     NoSecret,
 }
 
+impl From<SignatureError> for crate::Rejection {
+    fn from(error: SignatureError) -> crate::Rejection {
+        match error {
+            SignatureError::Missing => crate::Rejection::SignatureMissing,
+            // A malformed header is as untrustworthy as a wrong one; both are 401.
+            SignatureError::BadFormat | SignatureError::Mismatch | SignatureError::NoSecret => {
+                crate::Rejection::SignatureInvalid
+            }
+        }
+    }
+}
+
 /// Verifies `header` = `prefix` + lowercase-or-uppercase hex HMAC-SHA256 of
 /// the message parts (concatenated) under any of `secrets`.
 pub fn verify_prefixed_hex(
@@ -74,4 +86,19 @@ pub fn sign_prefixed_hex(
         "{prefix}{}",
         hex::encode(mac.finalize().into_bytes())
     ))
+}
+
+/// `sha256=<hex>` over the raw body alone: GitHub's `X-Hub-Signature-256`
+/// and Discourse's `X-Discourse-Event-Signature` are the same scheme.
+pub fn verify_body(
+    secrets: &[SecretString],
+    header: Option<&str>,
+    raw_body: &[u8],
+) -> Result<(), SignatureError> {
+    verify_prefixed_hex(secrets, header, "sha256=", &[raw_body])
+}
+
+/// The `sha256=<hex>` value for `raw_body` under `secret`.
+pub fn sign_body(secret: &str, raw_body: &[u8]) -> Result<String, SignatureError> {
+    sign_prefixed_hex(secret, "sha256=", &[raw_body])
 }

@@ -2,9 +2,19 @@
 //! it is called, how it is keyed for the queue, and how its payload maps to
 //! canonical events. Pure: no I/O, no clock (time is passed in), no env.
 
+pub mod discord;
+pub mod discourse;
+mod draft;
 pub mod envelope;
 pub mod github;
 pub mod hmac_sha256;
+pub mod relay;
+pub mod slack;
+#[cfg(test)]
+mod test_support;
+mod wire;
+
+pub use wire::Delivery;
 
 pub use envelope::{ENVELOPE_VERSION, Envelope, EnvelopeError};
 
@@ -18,6 +28,17 @@ pub enum Adapted {
     /// Deliberately not turned into an event; `rule` says which rule dropped it
     /// and `name` which platform event it was, so drops can be counted.
     Dropped { rule: &'static str, name: String },
+}
+
+/// Maps a verified delivery with its platform's current adapter.
+pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
+    match envelope.platform {
+        canonical_event::Platform::Github => github::adapt(envelope),
+        canonical_event::Platform::Slack => slack::adapt(envelope),
+        canonical_event::Platform::Discord => discord::adapt(envelope),
+        canonical_event::Platform::Discourse => discourse::adapt(envelope),
+        canonical_event::Platform::Relay => relay::adapt(envelope),
+    }
 }
 
 /// A delivery that can never become an event. Permanent by nature: retrying
@@ -45,39 +66,88 @@ impl From<canonical_event::EventIdError> for AdaptError {
 
 /// Why a webhook request is refused at the edge. Each maps to one HTTP status
 /// and a short, stable code that reveals nothing about internals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("signature header missing")]
     SignatureMissing,
     #[error("signature does not verify")]
     SignatureInvalid,
+    /// The signed timestamp is outside the replay window (or unreadable).
+    #[error("request timestamp outside the replay window")]
+    StaleTimestamp,
     #[error("required header missing or invalid: {0}")]
     BadHeader(&'static str),
     #[error("body is not a valid delivery")]
     MalformedBody,
+    /// The body parsed but breaks the published schema; says which fields.
+    #[error("body does not match the published schema")]
+    InvalidEnvelope(Vec<FieldProblem>),
     #[error("content type not supported")]
     UnsupportedMediaType,
 }
 
+/// One schema violation: a JSON pointer into the body and the rule broken.
+/// Never carries the offending value (it may be personal data).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldProblem {
+    pub field: String,
+    pub problem: String,
+}
+
 impl Rejection {
-    pub fn status(self) -> u16 {
+    pub fn status(&self) -> u16 {
         match self {
-            Rejection::SignatureMissing | Rejection::SignatureInvalid => 401,
-            Rejection::BadHeader(_) | Rejection::MalformedBody => 400,
+            Rejection::SignatureMissing
+            | Rejection::SignatureInvalid
+            | Rejection::StaleTimestamp => 401,
+            Rejection::BadHeader(_) | Rejection::MalformedBody | Rejection::InvalidEnvelope(_) => {
+                400
+            }
             Rejection::UnsupportedMediaType => 415,
         }
     }
 
     /// The machine-readable code in the JSON error body.
-    pub fn code(self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             Rejection::SignatureMissing => "signature_missing",
             Rejection::SignatureInvalid => "signature_invalid",
+            Rejection::StaleTimestamp => "timestamp_out_of_window",
             Rejection::BadHeader(_) => "bad_header",
             Rejection::MalformedBody => "malformed_delivery",
+            Rejection::InvalidEnvelope(_) => "invalid_envelope",
             Rejection::UnsupportedMediaType => "unsupported_media_type",
         }
     }
+
+    /// Field-level detail for the error body (only schema violations have it).
+    pub fn fields(&self) -> &[FieldProblem] {
+        match self {
+            Rejection::InvalidEnvelope(fields) => fields,
+            _ => &[],
+        }
+    }
+}
+
+/// Replay window of every timestamped scheme (Slack's documented 5 minutes;
+/// used for Discord interactions and the relay too).
+pub const REPLAY_WINDOW_SECONDS: i64 = 300;
+
+/// `Ok` when the signed Unix timestamp is within the replay window of `now`,
+/// in either direction (a far-future stamp is as suspect as an old one).
+pub fn check_replay_window(
+    timestamp_header: Option<&str>,
+    now: time::OffsetDateTime,
+) -> Result<i64, Rejection> {
+    let text = timestamp_header.ok_or(Rejection::SignatureMissing)?;
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Rejection::StaleTimestamp);
+    }
+    let stamp: i64 = text.parse().map_err(|_| Rejection::StaleTimestamp)?;
+    if (now.unix_timestamp() - stamp).abs() > REPLAY_WINDOW_SECONDS {
+        return Err(Rejection::StaleTimestamp);
+    }
+    Ok(stamp)
 }
 
 /// An accepted delivery, ready for the raw-events FIFO queue.
@@ -94,12 +164,42 @@ pub struct QueueMessage {
     pub event_name: String,
 }
 
+/// What the edge answers the platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// `202 {"status":"accepted","deliveryId":…}`: the default for enqueued deliveries.
+    Accepted,
+    /// A JSON body the platform's protocol requires (Slack's challenge, Discord's PONG).
+    Json { status: u16, body: String },
+    /// No body at all (Discord Webhook Events insist on 204 with an empty body).
+    Empty { status: u16 },
+}
+
+impl Reply {
+    pub fn pong() -> Reply {
+        Reply::Json {
+            status: 200,
+            body: r#"{"status":"pong"}"#.to_owned(),
+        }
+    }
+}
+
 /// What the edge does with a verified delivery.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Accepted {
-    /// A handshake answered synchronously and not enqueued.
-    Ping,
-    Enqueue(QueueMessage),
+    /// A handshake (ping, URL verification) answered synchronously and not enqueued.
+    Answer(Reply),
+    /// Put on the queue, then answered with `reply`.
+    Enqueue { message: QueueMessage, reply: Reply },
+}
+
+impl Accepted {
+    pub(crate) fn enqueue(message: QueueMessage) -> Accepted {
+        Accepted::Enqueue {
+            message,
+            reply: Reply::Accepted,
+        }
+    }
 }
 
 /// A JSON error without payload content: serde's messages quote offending

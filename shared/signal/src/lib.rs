@@ -162,7 +162,10 @@ fn base_weight(t: EventType) -> f64 {
         EventType::IssueClosed => 0.2,
         EventType::RepoForked => 0.15,
         EventType::RepoStarred | EventType::MemberJoined => 0.1,
+        EventType::CommandInvoked => 0.3,
+        EventType::MessageEdited => 0.05,
         EventType::ReactionAdded => 0.05,
+        EventType::MessageDeleted => 0.0,
     }
 }
 
@@ -185,11 +188,17 @@ fn base_detail(t: EventType) -> &'static str {
         EventType::RepoStarred => "starred the repository",
         EventType::MemberJoined => "joined the community",
         EventType::ReactionAdded => "reacted",
+        EventType::CommandInvoked => "used a community command (report, question or feedback)",
+        EventType::MessageEdited => "edited a message",
+        EventType::MessageDeleted => "deleted a message",
     }
 }
 
 fn is_report(t: EventType) -> bool {
-    matches!(t, EventType::IssueOpened | EventType::DiscussionOpened)
+    matches!(
+        t,
+        EventType::IssueOpened | EventType::DiscussionOpened | EventType::CommandInvoked
+    )
 }
 
 fn is_contribution(t: EventType) -> bool {

@@ -273,7 +273,7 @@ pub fn generate(
             },
         )
         .map_err(|e| FixtureError::Invalid(format!("{}: {e}", delivery.fixture)))?;
-        let platforms::Accepted::Enqueue(message) = accepted else {
+        let platforms::Accepted::Enqueue { message, .. } = accepted else {
             return Err(FixtureError::Invalid(format!(
                 "{} is not enqueued",
                 delivery.fixture

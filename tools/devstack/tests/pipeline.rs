@@ -110,7 +110,7 @@ async fn a_delivery_sent_three_times_and_again_after_the_fifo_window_is_one_even
     )
     .unwrap();
     let lookup = |name: &str| headers.get(name).map(String::as_str);
-    let platforms::Accepted::Enqueue(message) = platforms::github::accept(
+    let platforms::Accepted::Enqueue { message, .. } = platforms::github::accept(
         &[secrecy::SecretString::from(
             devstack::secrets::DEV_GITHUB_WEBHOOK_SECRET.to_owned(),
         )],

@@ -357,7 +357,12 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             )?
         }
         // Mapped types from other platforms never come out of the match above.
-        EventType::MessagePosted | EventType::ReplyPosted | EventType::ReactionAdded => {
+        EventType::MessagePosted
+        | EventType::ReplyPosted
+        | EventType::ReactionAdded
+        | EventType::MessageEdited
+        | EventType::MessageDeleted
+        | EventType::CommandInvoked => {
             return Ok(Adapted::Dropped {
                 rule: DROP_UNSUPPORTED_EVENT,
                 name,

@@ -6,26 +6,16 @@ use canonical_event::Platform;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use time::OffsetDateTime;
 
 use crate::envelope::{ENVELOPE_VERSION, Envelope};
-use crate::hmac_sha256::SignatureError;
-use crate::{Accepted, QueueMessage, Rejection, fifo_id};
+use crate::wire::{is_event_name, is_token, payload_json};
+use crate::{Accepted, Delivery, QueueMessage, Rejection, Reply, fifo_id};
 
 pub const HEADER_EVENT: &str = "x-github-event";
 pub const HEADER_DELIVERY: &str = "x-github-delivery";
 pub const HEADER_HOOK_ID: &str = "x-github-hook-id";
 pub const HEADER_SIGNATURE_256: &str = "x-hub-signature-256";
 const HEADER_CONTENT_TYPE: &str = "content-type";
-
-/// One webhook request as the edge sees it: lower-case header lookup and the
-/// raw (already base64-decoded) body bytes.
-#[derive(Debug)]
-pub struct Delivery<'a, H: Fn(&str) -> Option<&'a str>> {
-    pub header: H,
-    pub body: &'a [u8],
-    pub received_at: OffsetDateTime,
-}
 
 /// Verifies a GitHub delivery and builds its queue message.
 ///
@@ -36,14 +26,8 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     delivery: &Delivery<'a, H>,
 ) -> Result<Accepted, Rejection> {
     let header = &delivery.header;
-    super::verify_signature(secrets, header(HEADER_SIGNATURE_256), delivery.body).map_err(|e| {
-        match e {
-            SignatureError::Missing => Rejection::SignatureMissing,
-            SignatureError::BadFormat | SignatureError::Mismatch | SignatureError::NoSecret => {
-                Rejection::SignatureInvalid
-            }
-        }
-    })?;
+    super::verify_signature(secrets, header(HEADER_SIGNATURE_256), delivery.body)
+        .map_err(Rejection::from)?;
 
     let event_name = header(HEADER_EVENT)
         .filter(|v| is_event_name(v))
@@ -63,7 +47,7 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     let keys: ThreadKeys<'_> = serde_json::from_str(&json).map_err(|_| Rejection::MalformedBody)?;
 
     if event_name == "ping" {
-        return Ok(Accepted::Ping);
+        return Ok(Accepted::Answer(Reply::pong()));
     }
 
     let payload: &RawValue = serde_json::from_str(&json).map_err(|_| Rejection::MalformedBody)?;
@@ -73,43 +57,19 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
         delivery_id: Cow::Borrowed(delivery_id),
         event_name: Cow::Borrowed(event_name),
         hook_id: hook_id.map(Cow::Borrowed),
+        origin: None,
+        attempt: None,
         received_at: delivery.received_at,
         payload,
     };
     let body = envelope.encode().map_err(|_| Rejection::MalformedBody)?;
-    Ok(Accepted::Enqueue(QueueMessage {
+    Ok(Accepted::enqueue(QueueMessage {
         deduplication_id: fifo_id(&["github", hook_id.unwrap_or(""), delivery_id]),
         group_id: keys.group_id(delivery_id),
         body,
         delivery_id: delivery_id.to_owned(),
         event_name: event_name.to_owned(),
     }))
-}
-
-/// The JSON document inside the body: the body itself for `application/json`,
-/// the `payload` form field for `application/x-www-form-urlencoded`.
-fn payload_json<'b>(content_type: Option<&str>, body: &'b [u8]) -> Result<Cow<'b, str>, Rejection> {
-    let media_type = content_type
-        .map(|ct| {
-            ct.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    match media_type.as_str() {
-        // GitHub always sets a content type; a missing one is treated as JSON
-        // (what relays and curl users mean) rather than refused.
-        "application/json" | "" => std::str::from_utf8(body)
-            .map(Cow::Borrowed)
-            .map_err(|_| Rejection::MalformedBody),
-        "application/x-www-form-urlencoded" => form_urlencoded::parse(body)
-            .find(|(name, _)| name == "payload")
-            .map(|(_, value)| Cow::Owned(value.into_owned()))
-            .ok_or(Rejection::MalformedBody),
-        _ => Err(Rejection::UnsupportedMediaType),
-    }
 }
 
 /// Just enough of any payload to key its conversation.
@@ -150,18 +110,4 @@ impl ThreadKeys<'_> {
             (None, _) => fifo_id(&["github", "delivery", delivery_id]),
         }
     }
-}
-
-fn is_event_name(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 64
-        && v.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-}
-
-fn is_token(v: &str) -> bool {
-    !v.is_empty()
-        && v.len() <= 128
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

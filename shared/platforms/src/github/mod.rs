@@ -5,10 +5,9 @@ mod adapter;
 mod ingress;
 mod payload;
 
+pub use crate::Delivery;
 pub use adapter::{ADAPTER_VERSION, adapt};
-pub use ingress::{
-    Delivery, HEADER_DELIVERY, HEADER_EVENT, HEADER_HOOK_ID, HEADER_SIGNATURE_256, accept,
-};
+pub use ingress::{HEADER_DELIVERY, HEADER_EVENT, HEADER_HOOK_ID, HEADER_SIGNATURE_256, accept};
 
 use crate::hmac_sha256::{self, SignatureError};
 use secrecy::SecretString;
@@ -20,12 +19,12 @@ pub fn verify_signature(
     signature_header: Option<&str>,
     raw_body: &[u8],
 ) -> Result<(), SignatureError> {
-    hmac_sha256::verify_prefixed_hex(secrets, signature_header, "sha256=", &[raw_body])
+    hmac_sha256::verify_body(secrets, signature_header, raw_body)
 }
 
 /// The `X-Hub-Signature-256` value for `raw_body` under `secret`.
 pub fn sign(secret: &str, raw_body: &[u8]) -> Result<String, SignatureError> {
-    hmac_sha256::sign_prefixed_hex(secret, "sha256=", &[raw_body])
+    hmac_sha256::sign_body(secret, raw_body)
 }
 
 #[cfg(test)]

@@ -151,7 +151,7 @@ fn json_delivery_is_enqueued_with_thread_group_and_delivery_dedup() {
         },
     )
     .unwrap();
-    let Accepted::Enqueue(msg) = accepted else {
+    let Accepted::Enqueue { message: msg, .. } = accepted else {
         panic!("expected enqueue")
     };
     assert_eq!(
@@ -189,7 +189,7 @@ fn form_encoded_delivery_is_verified_on_the_raw_form_bytes() {
         },
     )
     .unwrap();
-    let Accepted::Enqueue(msg) = accepted else {
+    let Accepted::Enqueue { message: msg, .. } = accepted else {
         panic!("expected enqueue")
     };
     assert_eq!(
@@ -223,7 +223,10 @@ fn ping_is_answered_not_enqueued_but_only_when_signed() {
         body,
         received_at: datetime!(2026-11-23 12:00 UTC),
     };
-    assert_eq!(accept(&secrets(&["dev-secret"]), &d), Ok(Accepted::Ping));
+    assert_eq!(
+        accept(&secrets(&["dev-secret"]), &d),
+        Ok(Accepted::Answer(crate::Reply::pong()))
+    );
     assert_eq!(
         accept(&secrets(&["other"]), &d),
         Err(Rejection::SignatureInvalid)
@@ -350,6 +353,8 @@ fn adapt_json(event: &str, json: &str) -> Result<Adapted, crate::AdaptError> {
         delivery_id: Cow::Borrowed("d-1"),
         event_name: Cow::Borrowed(event),
         hook_id: None,
+        origin: None,
+        attempt: None,
         received_at: datetime!(2026-11-23 12:00 UTC),
         payload: raw,
     };

@@ -1,0 +1,87 @@
+//! What every platform's edge shares: the request as the edge sees it, the
+//! JSON-or-form body rule, and the checks on platform-supplied identifiers.
+
+use std::borrow::Cow;
+
+use time::OffsetDateTime;
+
+use crate::Rejection;
+
+/// One webhook request as the edge sees it: lower-case header lookup, the raw
+/// (already base64-decoded) body bytes and the time it arrived.
+#[derive(Debug)]
+pub struct Delivery<'a, H: Fn(&str) -> Option<&'a str>> {
+    pub header: H,
+    pub body: &'a [u8],
+    pub received_at: OffsetDateTime,
+}
+
+/// The JSON document inside a verified body: the body itself for
+/// `application/json`, the `payload` form field for
+/// `application/x-www-form-urlencoded` (GitHub, Discourse, Slack interactivity).
+pub(crate) fn payload_json<'b>(
+    content_type: Option<&str>,
+    body: &'b [u8],
+) -> Result<Cow<'b, str>, Rejection> {
+    match media_type(content_type).as_str() {
+        // Platforms always set a content type; a missing one is treated as
+        // JSON (what relays and curl users mean) rather than refused.
+        "application/json" | "" => std::str::from_utf8(body)
+            .map(Cow::Borrowed)
+            .map_err(|_| Rejection::MalformedBody),
+        "application/x-www-form-urlencoded" => form_urlencoded::parse(body)
+            .find(|(name, _)| name == "payload")
+            .map(|(_, value)| Cow::Owned(value.into_owned()))
+            .ok_or(Rejection::MalformedBody),
+        _ => Err(Rejection::UnsupportedMediaType),
+    }
+}
+
+/// The body of a platform that only posts JSON, as text: any other media
+/// type is 415, invalid UTF-8 is 400.
+pub(crate) fn json_only<'b>(
+    content_type: Option<&str>,
+    body: &'b [u8],
+) -> Result<&'b str, Rejection> {
+    match media_type(content_type).as_str() {
+        "application/json" | "" => std::str::from_utf8(body).map_err(|_| Rejection::MalformedBody),
+        _ => Err(Rejection::UnsupportedMediaType),
+    }
+}
+
+/// `application/json; charset=utf-8` → `application/json`.
+pub(crate) fn media_type(content_type: Option<&str>) -> String {
+    content_type
+        .map(|ct| {
+            ct.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default()
+}
+
+/// A platform event name we put in envelopes and logs: short, lower snake case.
+pub(crate) fn is_event_name(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 64
+        && v.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A platform-supplied id safe to log and key on.
+pub(crate) fn is_token(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 128
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+}
+
+/// SHA-256 hex of the exact bytes: the delivery id of platforms that send
+/// none (Discord Webhook Events, legacy Slack events). A retry resends the
+/// same bytes, so it maps to the same id.
+pub(crate) fn body_digest(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(body))
+}
