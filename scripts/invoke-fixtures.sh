@@ -13,6 +13,9 @@ mkdir -p .dev
 # The functions' environment, resolved from template.yaml on the emulator.
 cargo run -q -p devstack -- provision --stack-name "$stack" > .dev/lambda.env
 cargo build -q --bin ingest --bin normalize --bin route --bin alert
+# Slack, Discord and relay fixtures carry a signed timestamp that is only
+# valid for 5 minutes; send copies re-signed now (the stale one stays stale).
+cargo run -q -p devstack -- fixtures --fresh-dir .dev/fresh > /dev/null
 
 cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$port" --env-file .dev/lambda.env \
   --ignore-changes --quiet > .dev/lambda-watch.log 2>&1 &
@@ -25,10 +28,12 @@ done
 
 failures=0
 total=0
-while IFS=$'\t' read -r function event expect; do
+while IFS=$'\t' read -r function event expect fresh; do
   total=$((total + 1))
+  data="$event"
+  [ "$fresh" = "fresh" ] && data=".dev/fresh/$(basename "$event")"
   answer=$(cargo lambda invoke "$function" --invoke-address 127.0.0.1 --invoke-port "$port" \
-             --data-file "$event" --output-format json 2>&1) || true
+             --data-file "$data" --output-format json 2>&1) || true
   if python3 - "$expect" "$answer" <<'PY'
 import json, sys
 expect, raw = json.loads(sys.argv[1]), sys.argv[2]
@@ -52,7 +57,7 @@ PY
 done < <(python3 -c '
 import json
 for e in json.load(open("events/manifest.json")):
-    print(e["function"], e["event"], json.dumps(e["expect"]), sep="\t")')
+    print(e["function"], e["event"], json.dumps(e["expect"]), "fresh" if e.get("fresh") else "-", sep="\t")')
 
 echo "$((total - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ] || { echo "--- cargo lambda watch log ---"; tail -50 .dev/lambda-watch.log; exit 1; }

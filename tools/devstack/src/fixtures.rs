@@ -11,15 +11,21 @@ use serde_json::{Value, json};
 
 use crate::secrets::DevSecrets;
 
-/// One GitHub delivery of the demo.
+/// One webhook delivery of the fixtures and the demo.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// File name under `events/ingest/`.
     pub fixture: &'static str,
+    /// What follows `/webhooks/` in the path (`github`, `discord/events`, …).
+    pub platform: &'static str,
+    /// Folder under `events/payloads/` and file name of the body.
+    pub payload_dir: &'static str,
     pub payload: &'static str,
+    /// `X-GitHub-Event` / `X-Discourse-Event`; unused by the other platforms.
     pub event: &'static str,
+    /// `X-GitHub-Delivery` / `X-Discourse-Event-Id`.
     pub delivery_id: &'static str,
     pub form_encoded: bool,
-    pub platform: &'static str,
     pub signature: Signature,
     pub expect_status: u16,
 }
@@ -28,18 +34,248 @@ pub struct Delivery {
 pub enum Signature {
     Valid,
     WrongSecret,
+    /// Correctly signed an hour before the request arrives.
+    Stale,
 }
 
 pub const HOOK_ID: &str = "501230";
+/// When the checked-in fixtures were "sent": 2026-11-23 10:00:00 UTC.
+pub const FIXTURE_UNIX: i64 = 1_795_428_000;
+pub const DISCOURSE_INSTANCE: &str = "https://forum.example.com";
+/// Seed of the dev Discord application key (its public key is the dev default).
+pub const DEV_DISCORD_SEED: [u8; 32] = [1u8; 32];
+
+impl Delivery {
+    /// The platform name (the first path segment).
+    pub fn platform_name(&self) -> &'static str {
+        self.platform.split('/').next().unwrap_or(self.platform)
+    }
+
+    /// Whether the signature covers a timestamp that must be recent.
+    pub fn timestamped(&self) -> bool {
+        matches!(self.platform_name(), "slack" | "discord" | "relay")
+    }
+}
+
+/// Every delivery of the fixtures and the demo: each platform's handshake,
+/// genuine events, and the refusals that prove the edge works.
+pub fn deliveries() -> Vec<Delivery> {
+    let base = |platform, payload_dir, fixture, payload, expect_status| Delivery {
+        fixture,
+        platform,
+        payload_dir,
+        payload,
+        event: "",
+        delivery_id: "",
+        form_encoded: false,
+        signature: Signature::Valid,
+        expect_status,
+    };
+    let mut all = github_deliveries();
+    all.extend([
+        base(
+            "slack",
+            "slack",
+            "slack-url-verification.json",
+            "url_verification.json",
+            200,
+        ),
+        base(
+            "slack",
+            "slack",
+            "slack-message-bug-report.json",
+            "message.bug_report.json",
+            202,
+        ),
+        base(
+            "slack",
+            "slack",
+            "slack-thread-reply.json",
+            "message.thread_reply.json",
+            202,
+        ),
+        base(
+            "slack",
+            "slack",
+            "slack-reaction-added.json",
+            "reaction_added.json",
+            202,
+        ),
+        base(
+            "slack",
+            "slack",
+            "slack-member-joined-channel.json",
+            "member_joined_channel.json",
+            202,
+        ),
+        Delivery {
+            signature: Signature::Stale,
+            ..base(
+                "slack",
+                "slack",
+                "slack-stale-timestamp.json",
+                "message.bug_report.json",
+                401,
+            )
+        },
+        base(
+            "discord",
+            "discord",
+            "discord-interaction-ping.json",
+            "interaction.ping.json",
+            200,
+        ),
+        base(
+            "discord",
+            "discord",
+            "discord-report-command.json",
+            "interaction.report_command.json",
+            200,
+        ),
+        Delivery {
+            signature: Signature::WrongSecret,
+            ..base(
+                "discord",
+                "discord",
+                "discord-bad-signature.json",
+                "interaction.ping.json",
+                401,
+            )
+        },
+        base(
+            "discord/events",
+            "discord",
+            "discord-webhook-events-ping.json",
+            "webhook_event.ping.json",
+            204,
+        ),
+        base(
+            "discord/events",
+            "discord",
+            "discord-application-authorized.json",
+            "webhook_event.application_authorized.json",
+            204,
+        ),
+        Delivery {
+            event: "ping",
+            delivery_id: "9001",
+            ..base(
+                "discourse",
+                "discourse",
+                "discourse-ping.json",
+                "ping.json",
+                200,
+            )
+        },
+        Delivery {
+            event: "topic_created",
+            delivery_id: "9002",
+            ..base(
+                "discourse",
+                "discourse",
+                "discourse-topic-created.json",
+                "topic_created.json",
+                202,
+            )
+        },
+        Delivery {
+            event: "post_created",
+            delivery_id: "9003",
+            form_encoded: true,
+            ..base(
+                "discourse",
+                "discourse",
+                "discourse-post-created-form-encoded.json",
+                "post_created.reply.json",
+                202,
+            )
+        },
+        Delivery {
+            event: "post_liked",
+            delivery_id: "9004",
+            ..base(
+                "discourse",
+                "discourse",
+                "discourse-post-liked.json",
+                "post_liked.json",
+                202,
+            )
+        },
+        Delivery {
+            event: "accepted_solution",
+            delivery_id: "9005",
+            ..base(
+                "discourse",
+                "discourse",
+                "discourse-accepted-solution.json",
+                "accepted_solution.json",
+                202,
+            )
+        },
+        Delivery {
+            event: "user_created",
+            delivery_id: "9006",
+            ..base(
+                "discourse",
+                "discourse",
+                "discourse-user-created.json",
+                "user_created.json",
+                202,
+            )
+        },
+        Delivery {
+            event: "post_created",
+            delivery_id: "9007",
+            signature: Signature::WrongSecret,
+            ..base(
+                "discourse",
+                "discourse",
+                "discourse-bad-signature.json",
+                "post_created.reply.json",
+                401,
+            )
+        },
+        base(
+            "relay",
+            "relay",
+            "relay-github-actions-issue.json",
+            "github_actions.issue_labeled.json",
+            202,
+        ),
+        base(
+            "relay",
+            "relay",
+            "relay-discord-gateway-message.json",
+            "discord_gateway.message_create.json",
+            202,
+        ),
+        base(
+            "relay",
+            "relay",
+            "relay-discord-gateway-member-join.json",
+            "discord_gateway.guild_member_add.json",
+            202,
+        ),
+        base(
+            "relay",
+            "relay",
+            "relay-invalid-envelope.json",
+            "invalid.missing_actor.json",
+            400,
+        ),
+    ]);
+    all
+}
 
 pub fn github_deliveries() -> Vec<Delivery> {
     let d = |fixture, payload, event, delivery_id, expect_status| Delivery {
         fixture,
+        platform: "github",
+        payload_dir: "github",
         payload,
         event,
         delivery_id,
         form_encoded: false,
-        platform: "github",
         signature: Signature::Valid,
         expect_status,
     };
@@ -122,9 +358,14 @@ pub enum FixtureError {
     Invalid(String),
 }
 
-/// The JSON document in a payload file, minified as GitHub sends it.
+/// A GitHub payload file, minified as GitHub sends it.
 pub fn payload(root: &Path, name: &str) -> Result<String, FixtureError> {
-    let path = root.join("events/payloads/github").join(name);
+    payload_in(root, "github", name)
+}
+
+/// The JSON document in `events/payloads/<dir>/<name>`, minified.
+pub fn payload_in(root: &Path, dir: &str, name: &str) -> Result<String, FixtureError> {
+    let path = root.join("events/payloads").join(dir).join(name);
     let text = std::fs::read_to_string(&path)
         .map_err(|e| FixtureError::Read(path.display().to_string(), e))?;
     let value: Value =
@@ -132,13 +373,24 @@ pub fn payload(root: &Path, name: &str) -> Result<String, FixtureError> {
     Ok(value.to_string())
 }
 
-/// The raw body and headers of a delivery, as GitHub would send them.
+/// The raw body and headers of a delivery as its platform sends it, signed
+/// at the fixtures' fixed time.
 pub fn http_request(
     root: &Path,
     delivery: &Delivery,
     secrets: &DevSecrets,
 ) -> Result<(BTreeMap<String, String>, String), FixtureError> {
-    let json = payload(root, delivery.payload)?;
+    http_request_at(root, delivery, secrets, FIXTURE_UNIX)
+}
+
+/// The raw body and headers of a delivery, signed as if sent at `now`.
+pub fn http_request_at(
+    root: &Path,
+    delivery: &Delivery,
+    secrets: &DevSecrets,
+    now: i64,
+) -> Result<(BTreeMap<String, String>, String), FixtureError> {
+    let json = payload_in(root, delivery.payload_dir, delivery.payload)?;
     let (body, content_type) = if delivery.form_encoded {
         (
             form_urlencoded::Serializer::new(String::new())
@@ -149,48 +401,167 @@ pub fn http_request(
     } else {
         (json, "application/json")
     };
-    let secret = match delivery.signature {
-        Signature::Valid => secrets.github.clone(),
-        Signature::WrongSecret => "not-the-webhook-secret".to_owned(),
+    let stamp = match delivery.signature {
+        Signature::Stale => now - 3600,
+        _ => now,
+    }
+    .to_string();
+    let wrong = delivery.signature == Signature::WrongSecret;
+    let hmac_secret = |real: &str| {
+        if wrong {
+            "not-the-webhook-secret".to_owned()
+        } else {
+            real.to_owned()
+        }
     };
-    let signature = platforms::github::sign(&secret, body.as_bytes())
-        .map_err(|e| FixtureError::Invalid(e.to_string()))?;
-    let headers = BTreeMap::from([
-        ("content-type".to_owned(), content_type.to_owned()),
-        (
-            "user-agent".to_owned(),
-            "GitHub-Hookshot/5c6b2f4".to_owned(),
-        ),
-        (
-            "x-github-delivery".to_owned(),
-            delivery.delivery_id.to_owned(),
-        ),
-        ("x-github-event".to_owned(), delivery.event.to_owned()),
-        ("x-github-hook-id".to_owned(), HOOK_ID.to_owned()),
-        (
-            "x-github-hook-installation-target-id".to_owned(),
-            "88001".to_owned(),
-        ),
-        (
-            "x-github-hook-installation-target-type".to_owned(),
-            "repository".to_owned(),
-        ),
-        ("x-hub-signature-256".to_owned(), signature),
-    ]);
+    let invalid = |e: platforms::hmac_sha256::SignatureError| FixtureError::Invalid(e.to_string());
+    let mut headers = BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]);
+    let mut put = |name: &str, value: String| {
+        headers.insert(name.to_owned(), value);
+    };
+    match delivery.platform_name() {
+        "slack" => {
+            put(
+                "user-agent",
+                "Slackbot 1.0 (+https://api.slack.com/robots)".into(),
+            );
+            put("x-slack-request-timestamp", stamp.clone());
+            put(
+                "x-slack-signature",
+                platforms::slack::sign(&hmac_secret(&secrets.slack), &stamp, body.as_bytes())
+                    .map_err(invalid)?,
+            );
+        }
+        "discord" => {
+            let seed = if wrong { [9u8; 32] } else { DEV_DISCORD_SEED };
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            put(
+                "user-agent",
+                "Discord-Interactions/1.0 (+https://discord.com)".into(),
+            );
+            put("x-signature-timestamp", stamp.clone());
+            put(
+                "x-signature-ed25519",
+                platforms::discord::sign(&key, &stamp, body.as_bytes()),
+            );
+        }
+        "discourse" => {
+            let event_type = delivery.event.split('_').next().unwrap_or("").to_owned();
+            put("user-agent", "Discourse/3.4.0".into());
+            put("x-discourse-instance", DISCOURSE_INSTANCE.into());
+            put("x-discourse-event-id", delivery.delivery_id.into());
+            put("x-discourse-event", delivery.event.into());
+            put(
+                "x-discourse-event-type",
+                match event_type.as_str() {
+                    "accepted" => "solved".to_owned(),
+                    other => other.to_owned(),
+                },
+            );
+            put(
+                "x-discourse-event-signature",
+                platforms::discourse::sign(&hmac_secret(&secrets.discourse), body.as_bytes())
+                    .map_err(invalid)?,
+            );
+        }
+        "relay" => {
+            put("user-agent", "community-relay/1".into());
+            put("x-signature-timestamp", stamp.clone());
+            put(
+                "x-signature",
+                platforms::relay::sign(&hmac_secret(&secrets.relay), &stamp, body.as_bytes())
+                    .map_err(invalid)?,
+            );
+        }
+        // GitHub, and the unknown platform (which must 404 before any check).
+        _ => {
+            put("user-agent", "GitHub-Hookshot/5c6b2f4".into());
+            put("x-github-delivery", delivery.delivery_id.into());
+            put("x-github-event", delivery.event.into());
+            put("x-github-hook-id", HOOK_ID.into());
+            put("x-github-hook-installation-target-id", "88001".into());
+            put(
+                "x-github-hook-installation-target-type",
+                "repository".into(),
+            );
+            put(
+                "x-hub-signature-256",
+                platforms::github::sign(&hmac_secret(&secrets.github), body.as_bytes())
+                    .map_err(invalid)?,
+            );
+        }
+    }
     Ok((headers, body))
 }
 
-/// An API Gateway HTTP API (payload v2) event for a delivery.
+/// What ingest makes of a delivery, computed in-process with the dev secrets
+/// (fixtures of the later stages, and the demo's expected event ids).
+pub fn accept_locally(
+    delivery: &Delivery,
+    headers: &BTreeMap<String, String>,
+    body: &str,
+    secrets: &DevSecrets,
+    received_at: time::OffsetDateTime,
+) -> Result<platforms::Accepted, FixtureError> {
+    let lookup = |name: &str| headers.get(name).map(String::as_str);
+    let request = platforms::Delivery {
+        header: lookup,
+        body: body.as_bytes(),
+        received_at,
+    };
+    let hmac = |s: &str| [secrecy::SecretString::from(s.to_owned())];
+    let outcome = match delivery.platform {
+        "github" => platforms::github::accept(&hmac(&secrets.github), &request),
+        "slack" => platforms::slack::accept(&hmac(&secrets.slack), &request),
+        "discourse" => platforms::discourse::accept(&hmac(&secrets.discourse), &request),
+        "relay" => platforms::relay::accept(&hmac(&secrets.relay), &request),
+        "discord" | "discord/events" => {
+            let keys = platforms::discord::parse_public_keys(&[&secrets.discord_public_key])
+                .map_err(|e| FixtureError::Invalid(e.to_string()))?;
+            let endpoint = if delivery.platform == "discord" {
+                platforms::discord::Endpoint::Interactions
+            } else {
+                platforms::discord::Endpoint::WebhookEvents
+            };
+            platforms::discord::accept(&keys, endpoint, &request)
+        }
+        other => return Err(FixtureError::Invalid(format!("no platform {other}"))),
+    };
+    outcome.map_err(|e| FixtureError::Invalid(format!("{}: {e}", delivery.fixture)))
+}
+
+/// An API Gateway HTTP API (payload v2) event for a delivery, signed at the
+/// fixtures' fixed time.
 pub fn api_gateway_event(
     root: &Path,
     delivery: &Delivery,
     secrets: &DevSecrets,
 ) -> Result<Value, FixtureError> {
-    let (headers, body) = http_request(root, delivery, secrets)?;
+    api_gateway_event_at(root, delivery, secrets, FIXTURE_UNIX)
+}
+
+pub fn api_gateway_event_at(
+    root: &Path,
+    delivery: &Delivery,
+    secrets: &DevSecrets,
+    now: i64,
+) -> Result<Value, FixtureError> {
+    let (headers, body) = http_request_at(root, delivery, secrets, now)?;
     let path = format!("/webhooks/{}", delivery.platform);
+    let (route_key, parameters) = match delivery.platform.split_once('/') {
+        Some((platform, kind)) => (
+            "POST /webhooks/{platform}/{kind}",
+            json!({ "platform": platform, "kind": kind }),
+        ),
+        None => (
+            "POST /webhooks/{platform}",
+            json!({ "platform": delivery.platform }),
+        ),
+    };
+    let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
     Ok(json!({
         "version": "2.0",
-        "routeKey": "POST /webhooks/{platform}",
+        "routeKey": route_key,
         "rawPath": path,
         "rawQueryString": "",
         "headers": headers,
@@ -199,17 +570,35 @@ pub fn api_gateway_event(
             "apiId": "devapi0001",
             "domainName": "devapi0001.execute-api.us-east-1.amazonaws.com",
             "domainPrefix": "devapi0001",
-            "http": { "method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "140.82.115.10", "userAgent": "GitHub-Hookshot/5c6b2f4" },
-            "requestId": format!("req-{}", &delivery.delivery_id[..8]),
-            "routeKey": "POST /webhooks/{platform}",
+            "http": { "method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "140.82.115.10", "userAgent": user_agent },
+            "requestId": format!("req-{}", delivery.fixture.trim_end_matches(".json")),
+            "routeKey": route_key,
             "stage": "$default",
             "time": "23/Nov/2026:10:00:00 +0000",
-            "timeEpoch": 1_795_428_000_000_i64
+            "timeEpoch": now * 1000
         },
-        "pathParameters": { "platform": delivery.platform },
+        "pathParameters": parameters,
         "body": body,
         "isBase64Encoded": false
     }))
+}
+
+/// The timestamped fixtures re-signed at `now`, by file name: what
+/// `make invoke-fixtures` (and anyone using `sam local invoke` more than
+/// five minutes after generation) sends instead of the checked-in copies.
+pub fn fresh(
+    root: &Path,
+    secrets: &DevSecrets,
+    now: i64,
+) -> Result<BTreeMap<String, String>, FixtureError> {
+    let mut files = BTreeMap::new();
+    for delivery in deliveries() {
+        if delivery.timestamped() && delivery.signature != Signature::Stale {
+            let event = api_gateway_event_at(root, &delivery, secrets, now)?;
+            files.insert(delivery.fixture.to_owned(), pretty(&event));
+        }
+    }
+    Ok(files)
 }
 
 fn sqs_record(index: usize, queue: &str, body: &str, group: &str, dedup: &str) -> Value {
@@ -242,37 +631,39 @@ pub fn generate(
     let mut files = BTreeMap::new();
     files.insert("events/env.json".to_owned(), sam_env_json(root)?);
     let mut manifest = Vec::new();
-    for delivery in github_deliveries() {
+    for delivery in deliveries() {
         let event = api_gateway_event(root, &delivery, secrets)?;
         let path = format!("events/ingest/{}", delivery.fixture);
         files.insert(path.clone(), pretty(&event));
-        manifest.push(json!({ "function": "ingest", "event": path, "expect": { "statusCode": delivery.expect_status } }));
+        let mut entry = json!({ "function": "ingest", "event": path, "expect": { "statusCode": delivery.expect_status } });
+        if delivery.timestamped() && delivery.signature != Signature::Stale {
+            // Signed at a fixed time: invoke-fixtures sends a copy re-signed now.
+            entry["fresh"] = json!(true);
+        }
+        manifest.push(entry);
     }
 
-    // normalize: a raw-events batch as ingest enqueues it.
-    let received_at = time::macros::datetime!(2026-11-23 10:40:00 UTC);
+    // normalize: a raw-events batch as ingest enqueues it, one or two
+    // deliveries of every platform.
+    let received_at = time::macros::datetime!(2026-11-23 10:00:30 UTC);
     let mut raw_records = Vec::new();
     let mut drafts = Vec::new();
-    for (index, delivery) in github_deliveries()
+    let in_batch = [
+        "github-issue-opened.json",
+        "github-star-created.json",
+        "slack-message-bug-report.json",
+        "discord-report-command.json",
+        "discourse-topic-created.json",
+        "relay-github-actions-issue.json",
+        "relay-discord-gateway-message.json",
+    ];
+    for (index, delivery) in deliveries()
         .iter()
-        .filter(|d| {
-            ["issues.opened.json", "star.created.json"].contains(&d.payload)
-                && d.signature == Signature::Valid
-                && d.platform == "github"
-        })
+        .filter(|d| in_batch.contains(&d.fixture))
         .enumerate()
     {
         let (headers, body) = http_request(root, delivery, secrets)?;
-        let lookup = |name: &str| headers.get(name).map(String::as_str);
-        let accepted = platforms::github::accept(
-            &[secrecy::SecretString::from(secrets.github.clone())],
-            &platforms::github::Delivery {
-                header: lookup,
-                body: body.as_bytes(),
-                received_at,
-            },
-        )
-        .map_err(|e| FixtureError::Invalid(format!("{}: {e}", delivery.fixture)))?;
+        let accepted = accept_locally(delivery, &headers, &body, secrets, received_at)?;
         let platforms::Accepted::Enqueue { message, .. } = accepted else {
             return Err(FixtureError::Invalid(format!(
                 "{} is not enqueued",
@@ -289,7 +680,7 @@ pub fn generate(
         let envelope = platforms::Envelope::decode(&message.body)
             .map_err(|e| FixtureError::Invalid(e.to_string()))?;
         if let platforms::Adapted::Events(mut found) =
-            platforms::github::adapt(&envelope).map_err(|e| FixtureError::Invalid(e.to_string()))?
+            platforms::adapt(&envelope).map_err(|e| FixtureError::Invalid(e.to_string()))?
         {
             drafts.append(&mut found);
         }

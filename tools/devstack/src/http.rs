@@ -21,6 +21,7 @@ const HTTP_API_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
 pub fn router(stack: Arc<Stack>) -> Router {
     Router::new()
         .route("/webhooks/{platform}", any(webhook))
+        .route("/webhooks/{platform}/{kind}", any(webhook_with_kind))
         .layer(DefaultBodyLimit::max(HTTP_API_PAYLOAD_LIMIT))
         .with_state(stack)
 }
@@ -63,6 +64,22 @@ pub fn api_gateway_event(
     request
 }
 
+async fn webhook_with_kind(
+    State(stack): State<Arc<Stack>>,
+    Path((platform, _kind)): Path<(String, String)>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // The raw path keeps the kind; ingest reads it from there, as on AWS.
+    forward(
+        &stack,
+        api_gateway_event(method, &uri, headers, &platform, &body),
+    )
+    .await
+}
+
 async fn webhook(
     State(stack): State<Arc<Stack>>,
     Path(platform): Path<String>,
@@ -71,7 +88,14 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let event = api_gateway_event(method, &uri, headers, &platform, &body);
+    forward(
+        &stack,
+        api_gateway_event(method, &uri, headers, &platform, &body),
+    )
+    .await
+}
+
+async fn forward(stack: &Stack, event: ApiGatewayV2httpRequest) -> Response {
     let response = stack.ingest.handle(event).await;
     let status = u16::try_from(response.status_code)
         .ok()

@@ -51,6 +51,10 @@ enum Command {
     Fixtures {
         #[arg(long)]
         check: bool,
+        /// Instead, write the timestamped fixtures (Slack, Discord, relay)
+        /// re-signed now into DIR, for invoking them after their 5-minute window.
+        #[arg(long, value_name = "DIR", conflicts_with = "check")]
+        fresh_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -60,7 +64,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cli = Cli::parse();
     let root = devstack::repo_root();
     match cli.command {
-        Command::Fixtures { check } => {
+        Command::Fixtures {
+            fresh_dir: Some(dir),
+            ..
+        } => {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let files = fixtures::fresh(&root, &DevSecrets::from_env(), now)?;
+            std::fs::create_dir_all(&dir)?;
+            for (name, content) in &files {
+                std::fs::write(dir.join(name), content)?;
+            }
+            println!("re-signed {} fixtures into {}", files.len(), dir.display());
+        }
+        Command::Fixtures { check, .. } => {
             let files = fixtures::generate(&root, &DevSecrets::default())?;
             if check {
                 let stale = fixtures::stale(&root, &files);

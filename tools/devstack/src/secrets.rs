@@ -59,21 +59,56 @@ impl DevSecrets {
         }
     }
 
-    /// (SSM parameter name, value) for every secret. GitHub's name comes from
-    /// the template's parameter; the others are where later platforms read.
-    pub fn parameters(&self, github_parameter: &str, prefix: &str) -> Vec<(String, String)> {
+    /// (SSM parameter name, value) for every platform: the names are the
+    /// template's `*Param` parameters (as overridden for this stack), else
+    /// their documented defaults.
+    pub fn parameters(
+        &self,
+        template_parameters: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<(String, String)> {
+        let name = |parameter: &str, default: &str| {
+            template_parameters
+                .get(parameter)
+                .filter(|v| v.starts_with('/'))
+                .cloned()
+                .unwrap_or_else(|| default.to_owned())
+        };
         vec![
-            (github_parameter.to_owned(), self.github.clone()),
-            (format!("{prefix}/slack-signing-secret"), self.slack.clone()),
             (
-                format!("{prefix}/discord-public-key"),
+                name(
+                    "GithubWebhookSecretParam",
+                    "/community-events/dev/github-webhook-secret",
+                ),
+                self.github.clone(),
+            ),
+            (
+                name(
+                    "SlackSigningSecretParam",
+                    "/community-events/dev/slack-signing-secret",
+                ),
+                self.slack.clone(),
+            ),
+            (
+                name(
+                    "DiscordPublicKeyParam",
+                    "/community-events/dev/discord-public-key",
+                ),
                 self.discord_public_key.clone(),
             ),
             (
-                format!("{prefix}/discourse-webhook-secret"),
+                name(
+                    "DiscourseWebhookSecretParam",
+                    "/community-events/dev/discourse-webhook-secret",
+                ),
                 self.discourse.clone(),
             ),
-            (format!("{prefix}/relay-webhook-secret"), self.relay.clone()),
+            (
+                name(
+                    "RelayWebhookSecretParam",
+                    "/community-events/dev/relay-webhook-secret",
+                ),
+                self.relay.clone(),
+            ),
         ]
     }
 }

@@ -109,17 +109,7 @@ impl Stack {
             &options.parameter_overrides,
         )
         .await?;
-        let github_parameter = provisioned
-            .context
-            .parameters
-            .get("GithubWebhookSecretParam")
-            .cloned()
-            .unwrap_or_else(|| "/community-events/dev/github-webhook-secret".to_owned());
-        let prefix = github_parameter
-            .rsplit_once('/')
-            .map_or("/community-events/dev", |(p, _)| p)
-            .to_owned();
-        for (name, value) in options.secrets.parameters(&github_parameter, &prefix) {
+        for (name, value) in options.secrets.parameters(&provisioned.context.parameters) {
             provision::put_secret(sdk, &name, &value).await?;
         }
 

@@ -207,8 +207,10 @@ fn adapt_interaction(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             d.custom_id.as_deref().map(|id| format!("modal {id}")),
             Some(modal_text(&d.components)),
         ),
+        // A command's first text option is what the member typed as its
+        // subject (`/report summary: …`), the best title a ticket can get.
         (_, Some(d)) => (
-            d.name.as_deref().map(|n| format!("/{n}")),
+            first_text_option(&d.options).or(d.name.as_deref().map(|n| format!("/{n}"))),
             Some(command_text(d)),
         ),
         (_, None) => (None, None),
@@ -235,11 +237,12 @@ fn adapt_interaction(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         content: Content {
             title: draft::title(title.as_deref()),
             excerpt: body(text.as_deref()),
-            labels: interaction
-                .guild_id
-                .as_ref()
-                .map(|g| vec![format!("guild:{g}")])
-                .unwrap_or_default(),
+            labels: data
+                .and_then(|d| d.name.as_deref())
+                .map(|n| format!("command:{n}"))
+                .into_iter()
+                .chain(interaction.guild_id.as_ref().map(|g| format!("guild:{g}")))
+                .collect(),
         },
         first_time_contributor: false,
         natural_key: format!("interaction/{}", interaction.id),
@@ -279,6 +282,14 @@ fn command_text(data: &CommandData) -> String {
     }
     flatten_options(&data.options, &mut out);
     out.join("\n")
+}
+
+fn first_text_option(options: &[CommandOption]) -> Option<String> {
+    options.iter().find_map(|o| match &o.value {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        None => first_text_option(&o.options),
+        _ => None,
+    })
 }
 
 fn flatten_options(options: &[CommandOption], out: &mut Vec<String>) {

@@ -227,7 +227,8 @@ fn commands_are_acknowledged_ephemerally_and_enqueued_by_interaction_id() {
     let d = &drafts[0];
     assert_eq!(d.event_type, EventType::CommandInvoked);
     assert_eq!(d.actor.handle, "ada");
-    assert_eq!(d.content.title.as_deref(), Some("/report"));
+    assert_eq!(d.content.title.as_deref(), Some("export crashes on save"));
+    assert!(d.content.labels.contains(&"command:report".to_owned()));
     assert_eq!(
         d.content.excerpt.as_deref(),
         Some("text: export crashes on save")
