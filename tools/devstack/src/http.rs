@@ -21,7 +21,7 @@ const HTTP_API_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
 pub fn router(stack: Arc<Stack>) -> Router {
     Router::new()
         .route("/webhooks/{platform}", any(webhook))
-        .route("/webhooks/{platform}/{kind}", any(webhook_with_kind))
+        .route("/webhooks/{platform}/{kind}", any(webhook))
         .layer(DefaultBodyLimit::max(HTTP_API_PAYLOAD_LIMIT))
         .with_state(stack)
 }
@@ -64,33 +64,20 @@ pub fn api_gateway_event(
     request
 }
 
-async fn webhook_with_kind(
-    State(stack): State<Arc<Stack>>,
-    Path((platform, _kind)): Path<(String, String)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    // The raw path keeps the kind; ingest reads it from there, as on AWS.
-    forward(
-        &stack,
-        api_gateway_event(method, &uri, headers, &platform, &body),
-    )
-    .await
-}
-
+/// Both routes: the path parameters only name the platform (the raw path
+/// keeps Discord's `/events`, and ingest reads it from there, as on AWS).
 async fn webhook(
     State(stack): State<Arc<Stack>>,
-    Path(platform): Path<String>,
+    Path(params): Path<std::collections::HashMap<String, String>>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let platform = params.get("platform").map(String::as_str).unwrap_or("");
     forward(
         &stack,
-        api_gateway_event(method, &uri, headers, &platform, &body),
+        api_gateway_event(method, &uri, headers, platform, &body),
     )
     .await
 }
