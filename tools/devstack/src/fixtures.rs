@@ -109,6 +109,16 @@ pub fn deliveries() -> Vec<Delivery> {
             202,
         ),
         Delivery {
+            form_encoded: true,
+            ..base(
+                "slack",
+                "slack",
+                "slack-slash-command.json",
+                "slash_command.report.json",
+                200,
+            )
+        },
+        Delivery {
             signature: Signature::Stale,
             ..base(
                 "slack",
@@ -391,7 +401,16 @@ pub fn http_request_at(
     now: i64,
 ) -> Result<(BTreeMap<String, String>, String), FixtureError> {
     let json = payload_in(root, delivery.payload_dir, delivery.payload)?;
-    let (body, content_type) = if delivery.form_encoded {
+    let (body, content_type) = if delivery.form_encoded && delivery.platform_name() == "slack" {
+        // Slack slash commands post their fields as a plain form.
+        let fields: BTreeMap<String, String> =
+            serde_json::from_str(&json).map_err(|e| FixtureError::Invalid(e.to_string()))?;
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in &fields {
+            form.append_pair(name, value);
+        }
+        (form.finish(), "application/x-www-form-urlencoded")
+    } else if delivery.form_encoded {
         (
             form_urlencoded::Serializer::new(String::new())
                 .append_pair("payload", &json)

@@ -21,6 +21,28 @@ pub const DROP_SUBTYPE_NOT_MAPPED: &str = "slack.message_subtype_not_mapped";
 /// Slack sends some events without a user (system notices, blanked samples);
 /// with nobody to attribute them to they carry no community signal.
 pub const DROP_NO_ACTOR: &str = "slack.no_actor";
+/// Button clicks, shortcuts and modal submissions: acknowledged at the edge,
+/// not community activity in themselves.
+pub const DROP_INTERACTIVITY: &str = "slack.interactivity_not_mapped";
+
+/// A slash command as ingest keeps it (the form fields, minus secrets).
+#[derive(Deserialize)]
+struct SlashCommand {
+    command: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+    #[serde(default)]
+    user_name: Option<String>,
+    #[serde(default)]
+    channel_id: Option<String>,
+    #[serde(default)]
+    channel_name: Option<String>,
+    #[serde(default)]
+    team_id: Option<String>,
+    trigger_id: String,
+}
 
 #[derive(Deserialize)]
 struct Payload {
@@ -136,6 +158,16 @@ struct UserObject {
 }
 
 pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
+    match envelope.hook_id.as_deref() {
+        Some(super::HOOK_SLASH_COMMANDS) => return adapt_slash_command(envelope),
+        Some(super::HOOK_INTERACTIVITY) => {
+            return Ok(Adapted::Dropped {
+                rule: DROP_INTERACTIVITY,
+                name: envelope.event_name.to_string(),
+            });
+        }
+        _ => {}
+    }
     let payload: Payload = serde_json::from_str(envelope.payload.get())
         .map_err(|e| draft::malformed(&envelope.event_name, &e))?;
     let event = payload.event;
@@ -174,6 +206,53 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         Platform::Slack,
         envelope,
         name,
+        ADAPTER_VERSION,
+        parts,
+        DROP_NO_ACTOR,
+    )
+}
+
+fn adapt_slash_command(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
+    let name = super::EVENT_SLASH_COMMAND;
+    let command: SlashCommand =
+        serde_json::from_str(envelope.payload.get()).map_err(|e| draft::malformed(name, &e))?;
+    let parts = nonblank(command.user_id.as_deref()).map(|user_id| {
+        let team = command.team_id.as_deref().unwrap_or("");
+        Parts {
+            event_type: EventType::CommandInvoked,
+            actor: Actor {
+                platform_user_id: user_id.to_owned(),
+                handle: nonblank(command.user_name.as_deref())
+                    .unwrap_or(user_id)
+                    .to_owned(),
+                display_name: None,
+                is_bot: false,
+            },
+            occurred_at: None,
+            source: Source {
+                channel: nonblank(command.channel_id.as_deref()).map(str::to_owned),
+                ..Source::default()
+            },
+            content: Content {
+                title: draft::title(command.text.as_deref()).or(Some(command.command.clone())),
+                excerpt: body(command.text.as_deref()),
+                labels: std::iter::once(format!(
+                    "command:{}",
+                    command.command.trim_start_matches('/')
+                ))
+                .chain(
+                    nonblank(command.channel_name.as_deref()).map(|c| format!("channel_name:{c}")),
+                )
+                .collect(),
+            },
+            first_time_contributor: false,
+            natural_key: format!("{team}/command/{}", command.trigger_id),
+        }
+    });
+    draft::one_or_dropped(
+        Platform::Slack,
+        envelope,
+        name.to_owned(),
         ADAPTER_VERSION,
         parts,
         DROP_NO_ACTOR,

@@ -4,7 +4,8 @@
 mod adapter;
 
 pub use adapter::{
-    ADAPTER_VERSION, DROP_EVENT_NOT_MAPPED, DROP_NO_ACTOR, DROP_SUBTYPE_NOT_MAPPED, adapt,
+    ADAPTER_VERSION, DROP_EVENT_NOT_MAPPED, DROP_INTERACTIVITY, DROP_NO_ACTOR,
+    DROP_SUBTYPE_NOT_MAPPED, adapt,
 };
 
 use std::borrow::Cow;
@@ -120,6 +121,10 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     )?;
     check_replay_window(header(HEADER_TIMESTAMP), delivery.received_at)?;
 
+    // Slash commands and interactivity post forms; the Events API posts JSON.
+    if crate::wire::media_type(header(HEADER_CONTENT_TYPE)) == "application/x-www-form-urlencoded" {
+        return accept_form(delivery, header(HEADER_RETRY_NUM));
+    }
     let json = json_only(header(HEADER_CONTENT_TYPE), delivery.body)?;
     let outer: Outer<'_> = serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
     match outer.kind.as_ref() {
@@ -173,6 +178,124 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
         }
         _ => Err(Rejection::MalformedBody),
     }
+}
+
+/// Which of a Slack app's three request URLs a form came to, kept as the
+/// envelope's hook id (Events API deliveries have none).
+pub const HOOK_INTERACTIVITY: &str = "interactivity";
+pub const HOOK_SLASH_COMMANDS: &str = "slash_commands";
+
+/// The envelope event name of a slash command (`/report …`).
+pub const EVENT_SLASH_COMMAND: &str = "slash_command";
+
+/// What a member sees after a slash command: only to them.
+pub const COMMAND_ACK: &str = "Thanks, noted. The team will see this.";
+
+/// Form fields of a slash command that are kept. `token` (deprecated
+/// verification token) and `response_url` (a capability to post as the app)
+/// are deliberately dropped before anything is stored.
+const SLASH_FIELDS: [&str; 9] = [
+    "command",
+    "text",
+    "user_id",
+    "user_name",
+    "channel_id",
+    "channel_name",
+    "team_id",
+    "team_domain",
+    "trigger_id",
+];
+
+/// A verified form post: a slash command (stored, answered ephemerally) or
+/// an interactivity payload (`payload=<json>`: acknowledged, stored for the
+/// adapter to drop by rule).
+fn accept_form<'a, H: Fn(&str) -> Option<&'a str>>(
+    delivery: &Delivery<'a, H>,
+    retry_num: Option<&str>,
+) -> Result<Accepted, Rejection> {
+    let fields: std::collections::BTreeMap<String, String> =
+        form_urlencoded::parse(delivery.body).into_owned().collect();
+    let attempt = retry_attempt(retry_num)?;
+    let (hook, event_name, json, delivery_id, reply, group_parts) =
+        if let Some(payload) = fields.get("payload") {
+            #[derive(Deserialize)]
+            struct Interactive {
+                #[serde(rename = "type")]
+                kind: String,
+                #[serde(default)]
+                trigger_id: Option<String>,
+            }
+            let keys: Interactive =
+                serde_json::from_str(payload).map_err(|_| Rejection::MalformedBody)?;
+            if !crate::wire::is_event_name(&keys.kind) {
+                return Err(Rejection::MalformedBody);
+            }
+            let id = match keys.trigger_id {
+                Some(id) if is_token(&id) => id,
+                _ => format!("body-{}", body_digest(delivery.body)),
+            };
+            (
+                HOOK_INTERACTIVITY,
+                keys.kind,
+                payload.clone(),
+                id,
+                Reply::Empty { status: 200 },
+                vec!["interactive".to_owned()],
+            )
+        } else if fields.contains_key("command") {
+            let trigger = fields
+                .get("trigger_id")
+                .filter(|t| is_token(t))
+                .ok_or(Rejection::MalformedBody)?
+                .clone();
+            let kept: serde_json::Map<String, serde_json::Value> = SLASH_FIELDS
+                .iter()
+                .filter_map(|k| fields.get(*k).map(|v| ((*k).to_owned(), v.clone().into())))
+                .collect();
+            (
+                HOOK_SLASH_COMMANDS,
+                EVENT_SLASH_COMMAND.to_owned(),
+                serde_json::Value::Object(kept).to_string(),
+                trigger,
+                Reply::Json {
+                    status: 200,
+                    body: serde_json::json!({ "response_type": "ephemeral", "text": COMMAND_ACK })
+                        .to_string(),
+                },
+                vec![
+                    fields.get("channel_id").cloned().unwrap_or_default(),
+                    "commands".to_owned(),
+                ],
+            )
+        } else {
+            return Err(Rejection::MalformedBody);
+        };
+    let team = fields.get("team_id").map(String::as_str).unwrap_or("");
+    let payload: &RawValue = serde_json::from_str(&json).map_err(|_| Rejection::MalformedBody)?;
+    let envelope = Envelope {
+        v: ENVELOPE_VERSION,
+        platform: Platform::Slack,
+        delivery_id: Cow::Borrowed(&delivery_id),
+        event_name: Cow::Borrowed(&event_name),
+        hook_id: Some(Cow::Borrowed(hook)),
+        origin: None,
+        attempt,
+        received_at: delivery.received_at,
+        payload,
+    };
+    let body = envelope.encode().map_err(|_| Rejection::MalformedBody)?;
+    let mut group: Vec<&str> = vec!["slack", team];
+    group.extend(group_parts.iter().map(String::as_str));
+    Ok(Accepted::Enqueue {
+        message: QueueMessage {
+            deduplication_id: fifo_id(&["slack", team, &delivery_id]),
+            group_id: fifo_id(&group),
+            body,
+            delivery_id: delivery_id.clone(),
+            event_name,
+        },
+        reply,
+    })
 }
 
 /// `X-Slack-Retry-Num` (1, 2, 3 on retries) as an attempt number; absent = 0.

@@ -74,6 +74,92 @@ fn slack_documented_example_verifies_and_signs() {
 }
 
 #[test]
+fn the_documented_slash_command_is_answered_ephemerally_and_becomes_a_command_event() {
+    let map = headers(&[
+        (HEADER_SIGNATURE, DOC_SIGNATURE),
+        (HEADER_TIMESTAMP, DOC_TIMESTAMP),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ]);
+    let at = time::OffsetDateTime::from_unix_timestamp(1_531_420_618).unwrap();
+    let accepted = accept(
+        &secrets(&[DOC_SECRET]),
+        &Delivery {
+            header: lookup(&map),
+            body: DOC_BODY.as_bytes(),
+            received_at: at,
+        },
+    )
+    .unwrap();
+    let Accepted::Enqueue { message, reply } = accepted else {
+        panic!("enqueue")
+    };
+    let Reply::Json { status: 200, body } = reply else {
+        panic!("json reply")
+    };
+    assert!(body.contains(r#""response_type":"ephemeral""#), "{body}");
+    assert_eq!(message.event_name, EVENT_SLASH_COMMAND);
+    assert_eq!(
+        message.delivery_id,
+        "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+    );
+    // The verification token and the response URL are not stored.
+    assert!(!message.body.contains("xyzz0WbapA4vBCDEFasx0q6G"));
+    assert!(!message.body.contains("hooks.slack.com"));
+    let envelope = Envelope::decode(&message.body).unwrap();
+    let Adapted::Events(drafts) = adapt(&envelope).unwrap() else {
+        panic!("event")
+    };
+    assert_eq!(drafts[0].event_type, EventType::CommandInvoked);
+    assert_eq!(drafts[0].actor.handle, "roadrunner");
+    assert_eq!(drafts[0].content.labels[0], "command:webhook-collect");
+    // Five minutes later the same signed request is a replay.
+    let late = accept(
+        &secrets(&[DOC_SECRET]),
+        &Delivery {
+            header: lookup(&map),
+            body: DOC_BODY.as_bytes(),
+            received_at: at + time::Duration::seconds(301),
+        },
+    );
+    assert_eq!(late, Err(Rejection::StaleTimestamp));
+}
+
+#[test]
+fn interactivity_is_acknowledged_and_dropped_by_rule() {
+    let payload =
+        r#"{"type":"block_actions","trigger_id":"1.2.abc","user":{"id":"U1"},"actions":[]}"#;
+    let body = format!(
+        "payload={}",
+        form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
+    );
+    let mut map = request(&body, NOW.unix_timestamp(), SECRET);
+    map.insert(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    );
+    let Accepted::Enqueue { message, reply } = run(&map, &body, &[SECRET]).unwrap() else {
+        panic!("enqueue")
+    };
+    assert_eq!(reply, Reply::Empty { status: 200 });
+    let envelope = Envelope::decode(&message.body).unwrap();
+    assert_eq!(
+        adapt(&envelope).unwrap(),
+        Adapted::Dropped {
+            rule: DROP_INTERACTIVITY,
+            name: "block_actions".into()
+        }
+    );
+    // A form that is neither is refused.
+    let odd = "hello=world";
+    let mut map = request(odd, NOW.unix_timestamp(), SECRET);
+    map.insert(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    );
+    assert_eq!(run(&map, odd, &[SECRET]), Err(Rejection::MalformedBody));
+}
+
+#[test]
 fn event_callback_is_enqueued_under_its_event_id() {
     let body = message_body("Ev1", MESSAGE);
     let map = request(&body, NOW.unix_timestamp(), SECRET);
@@ -225,7 +311,7 @@ fn forged_and_malformed_signatures_are_refused() {
 
 #[test]
 fn non_json_and_unknown_envelopes_are_refused_after_verification() {
-    let body = "payload=%7B%7D";
+    let body = "{}";
     let mut map = request(body, NOW.unix_timestamp(), SECRET);
     map.insert("content-type".into(), "text/plain".into());
     assert_eq!(
