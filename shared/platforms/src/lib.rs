@@ -9,6 +9,8 @@ pub mod envelope;
 pub mod github;
 pub mod hmac_sha256;
 pub mod relay;
+#[cfg(test)]
+mod roundtrip_tests;
 pub mod slack;
 #[cfg(test)]
 mod test_support;
