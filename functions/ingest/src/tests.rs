@@ -241,16 +241,28 @@ async fn secrets_never_show_in_debug_output() {
 }
 
 #[tokio::test]
-async fn an_empty_secret_parameter_fails_the_cold_start() {
-    let err = Ingest::load(
-        config(),
-        &FixedSecret(" \n "),
-        Arc::new(RecordingQueue::default()),
-        lambda_kit::system_clock(),
-    )
-    .await
-    .unwrap_err();
-    assert!(matches!(err, InitError::EmptySecret(_)));
+async fn an_unusable_secret_makes_only_its_platform_unavailable() {
+    for (value, why) in [
+        (" \n ", "empty"),
+        (r#"{"secret":"x"}"#, "a Secrets Manager key/value JSON"),
+    ] {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = Ingest::load(
+            config(),
+            &FixedSecret(value),
+            queue.clone(),
+            lambda_kit::system_clock(),
+        )
+        .await
+        .unwrap();
+        let response = ingest.handle(signed("github", "issues", ISSUE)).await;
+        assert_eq!(response.status_code, 503, "{why}");
+        assert_eq!(
+            body_of(&response),
+            serde_json::json!({ "error": "platform_unavailable" })
+        );
+        assert!(queue.sent.lock().unwrap().is_empty());
+    }
 }
 
 #[test]
@@ -304,6 +316,7 @@ mod every_platform {
     const SLACK: &str = "slack-secret";
     const DISCOURSE: &str = "discourse-secret";
     const RELAY: &str = "relay-secret";
+    const GATEWAY: &str = "gateway-secret";
     const NOW: i64 = 1_795_435_200; // 2026-11-23 12:00 UTC
 
     fn discord_key() -> ed25519_dalek::SigningKey {
@@ -340,7 +353,10 @@ mod every_platform {
             ("/slack", SLACK.to_owned()),
             ("/discord", format!("{}\n{public}", "11".repeat(32))),
             ("/discourse", DISCOURSE.to_owned()),
-            ("/relay", format!("old-relay\n{RELAY}")),
+            (
+                "/relay",
+                format!("old-relay\n{RELAY}\ndiscord-gateway={GATEWAY}"),
+            ),
         ]));
         Ingest::load(
             config,
@@ -577,20 +593,54 @@ mod every_platform {
     }
 
     #[tokio::test]
-    async fn a_malformed_discord_key_fails_the_cold_start() {
+    async fn a_broken_discord_key_leaves_the_other_platforms_working() {
         let config = Config {
             raw_events_queue_url: "q".into(),
             max_body_bytes: 4096,
-            platforms: vec![(Platform::Discord, "/discord".into())],
+            platforms: vec![
+                (Platform::Discord, "/discord".into()),
+                (Platform::Slack, "/slack".into()),
+            ],
         };
-        let err = Ingest::load(
+        let secrets = Named(HashMap::from([
+            ("/discord", "not-a-key".to_owned()),
+            ("/slack", SLACK.to_owned()),
+        ]));
+        let ingest = Ingest::load(
             config,
-            &FixedSecret("not-a-key"),
+            &secrets,
             Arc::new(RecordingQueue::default()),
-            lambda_kit::system_clock(),
+            Arc::new(|| time::macros::datetime!(2026-11-23 12:00 UTC)),
         )
         .await
-        .unwrap_err();
-        assert!(matches!(err, InitError::PublicKey { .. }), "{err}");
+        .unwrap();
+        let ping = r#"{"type":1,"id":"1","application_id":"2","token":"t","version":1}"#;
+        assert_eq!(
+            ingest
+                .handle(discord("/webhooks/discord", ping, NOW))
+                .await
+                .status_code,
+            503
+        );
+        let challenge = r#"{"token":"t","challenge":"c","type":"url_verification"}"#;
+        assert_eq!(ingest.handle(slack(challenge, NOW)).await.status_code, 200);
+    }
+
+    #[tokio::test]
+    async fn only_the_gateway_relay_secret_may_speak_for_discord_members() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let gateway = r#"{"version":1,"id":"message-1","source":"discord-gateway","type":"MESSAGE_CREATE","occurredAt":"2026-11-23T11:59:00Z","data":{"id":"1","channel_id":"2","author":{"id":"3","username":"mia"},"content":"hi","type":0}}"#;
+        let forged = ingest.handle(relay(gateway, NOW, RELAY)).await;
+        assert_eq!(forged.status_code, 403);
+        assert_eq!(body_of(&forged)["error"], "source_not_allowed");
+        assert_eq!(
+            ingest
+                .handle(relay(gateway, NOW, GATEWAY))
+                .await
+                .status_code,
+            202
+        );
+        assert_eq!(queue.sent.lock().unwrap().len(), 1);
     }
 }

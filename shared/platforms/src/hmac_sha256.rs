@@ -41,6 +41,17 @@ pub fn verify_prefixed_hex(
     prefix: &str,
     message_parts: &[&[u8]],
 ) -> Result<(), SignatureError> {
+    matching_secrets(secrets, header, prefix, message_parts).map(|_| ())
+}
+
+/// Like [`verify_prefixed_hex`], but says which of `secrets` verified (a
+/// relay secret may be bound to one source). Every secret is still tried.
+pub fn matching_secrets(
+    secrets: &[SecretString],
+    header: Option<&str>,
+    prefix: &str,
+    message_parts: &[&[u8]],
+) -> Result<Vec<bool>, SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_digest = header
         .strip_prefix(prefix)
@@ -53,19 +64,17 @@ pub fn verify_prefixed_hex(
     if secrets.is_empty() {
         return Err(SignatureError::NoSecret);
     }
-    // Every secret is tried (no early exit on the first match) so timing does
-    // not reveal which of the rotated secrets matched.
-    let mut matched = false;
+    let mut matched = Vec::with_capacity(secrets.len());
     for secret in secrets {
         let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
             .map_err(|_| SignatureError::NoSecret)?;
         for part in message_parts {
             mac.update(part);
         }
-        matched |= mac.verify_slice(&expected).is_ok();
+        matched.push(mac.verify_slice(&expected).is_ok());
     }
-    if matched {
-        Ok(())
+    if matched.contains(&true) {
+        Ok(matched)
     } else {
         Err(SignatureError::Mismatch)
     }

@@ -86,6 +86,9 @@ pub enum Rejection {
     InvalidEnvelope(Vec<FieldProblem>),
     #[error("content type not supported")]
     UnsupportedMediaType,
+    /// Signed with a relay secret that is not allowed to speak for this source.
+    #[error("this secret may not send events for this source")]
+    SourceNotAllowed,
 }
 
 /// One schema violation: a JSON pointer into the body and the rule broken.
@@ -106,6 +109,7 @@ impl Rejection {
                 400
             }
             Rejection::UnsupportedMediaType => 415,
+            Rejection::SourceNotAllowed => 403,
         }
     }
 
@@ -119,6 +123,7 @@ impl Rejection {
             Rejection::MalformedBody => "malformed_delivery",
             Rejection::InvalidEnvelope(_) => "invalid_envelope",
             Rejection::UnsupportedMediaType => "unsupported_media_type",
+            Rejection::SourceNotAllowed => "source_not_allowed",
         }
     }
 
@@ -141,12 +146,21 @@ pub fn check_replay_window(
     timestamp_header: Option<&str>,
     now: time::OffsetDateTime,
 ) -> Result<i64, Rejection> {
+    check_window(timestamp_header, now, REPLAY_WINDOW_SECONDS)
+}
+
+/// [`check_replay_window`] with another width, in seconds.
+pub fn check_window(
+    timestamp_header: Option<&str>,
+    now: time::OffsetDateTime,
+    window_seconds: i64,
+) -> Result<i64, Rejection> {
     let text = timestamp_header.ok_or(Rejection::SignatureMissing)?;
     if text.is_empty() || text.len() > 12 || !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Rejection::StaleTimestamp);
     }
     let stamp: i64 = text.parse().map_err(|_| Rejection::StaleTimestamp)?;
-    if (now.unix_timestamp() - stamp).abs() > REPLAY_WINDOW_SECONDS {
+    if (now.unix_timestamp() - stamp).abs() > window_seconds {
         return Err(Rejection::StaleTimestamp);
     }
     Ok(stamp)
@@ -205,28 +219,23 @@ impl Accepted {
 }
 
 /// A JSON error without payload content: serde's messages quote offending
-/// values (`invalid type: string "alice@example.com"`), and these messages
-/// end up in logs and dead-letter attributes. Quoted text is elided; field
-/// names (in backticks), line and column stay.
+/// values (`invalid type: string "alice@example.com"`, escaped quotes and
+/// backticked variants included), and these messages end up in logs and
+/// dead-letter attributes. Only messages that name a field of *our* types
+/// (`missing field `x``, `duplicate field `x``) are kept; everything else
+/// becomes its category and position.
 pub fn redacted_json_error(error: &serde_json::Error) -> String {
     let text = error.to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut in_quote = false;
-    for c in text.chars() {
-        match (c, in_quote) {
-            ('"', false) => {
-                in_quote = true;
-                out.push_str("\"…");
-            }
-            ('"', true) => {
-                in_quote = false;
-                out.push('"');
-            }
-            (_, true) => {}
-            (c, false) => out.push(c),
-        }
+    if text.starts_with("missing field `") || text.starts_with("duplicate field `") {
+        return text;
     }
-    out
+    let what = match error.classify() {
+        serde_json::error::Category::Syntax => "invalid JSON syntax",
+        serde_json::error::Category::Eof => "unexpected end of JSON",
+        serde_json::error::Category::Data => "a value of the wrong type or shape",
+        serde_json::error::Category::Io => "I/O error",
+    };
+    format!("{what} at line {} column {}", error.line(), error.column())
 }
 
 /// FIFO ids are at most 128 characters of a restricted alphabet; platform
@@ -255,9 +264,20 @@ mod redaction_tests {
         let text = super::redacted_json_error(&error);
         assert!(!text.contains("alice"), "{text}");
         assert!(
-            text.contains("invalid type") && text.contains("line 1"),
+            text.contains("wrong type") && text.contains("line 1"),
             "{text}"
         );
+        // Escaped quotes and backticked values do not smuggle text out either.
+        let escaped =
+            serde_json::from_str::<Wants>(r#"{"n":"x\" alice@example.com"}"#).unwrap_err();
+        assert!(!super::redacted_json_error(&escaped).contains("alice"));
+        #[derive(Debug, serde::Deserialize)]
+        enum Kind {
+            #[allow(dead_code)]
+            A,
+        }
+        let variant = serde_json::from_str::<Kind>(r#""alice@example.com""#).unwrap_err();
+        assert!(!super::redacted_json_error(&variant).contains("alice"));
         let missing = serde_json::from_str::<Wants>("{}").unwrap_err();
         assert!(super::redacted_json_error(&missing).contains("missing field `n`"));
     }

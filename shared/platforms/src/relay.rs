@@ -54,14 +54,71 @@ pub fn warm_up() -> Result<(), String> {
     VALIDATOR.as_ref().map(|_| ()).map_err(Clone::clone)
 }
 
+/// A relay secret, optionally bound to the one `source` it may speak for.
+///
+/// Configured one per line: `<secret>` (any source except
+/// `discord-gateway`) or `<source>=<secret>` (only that source). Events from
+/// `discord-gateway` are attributed to Discord members, so only a secret
+/// bound to it may send them: a CI workflow's secret cannot impersonate a
+/// Discord member.
+pub struct RelaySecret {
+    pub source: Option<String>,
+    pub secret: SecretString,
+}
+
+impl std::fmt::Debug for RelaySecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelaySecret")
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RelaySecret {
+    /// Parses one configured line.
+    pub fn parse(line: &SecretString) -> RelaySecret {
+        use secrecy::ExposeSecret;
+        let text = line.expose_secret();
+        match text.split_once('=') {
+            Some((source, secret)) if is_source(source) && !secret.is_empty() => RelaySecret {
+                source: Some(source.to_owned()),
+                secret: SecretString::from(secret.to_owned()),
+            },
+            _ => RelaySecret {
+                source: None,
+                secret: line.clone(),
+            },
+        }
+    }
+
+    fn allows(&self, source: &str) -> bool {
+        match &self.source {
+            Some(bound) => bound == source,
+            None => source != SOURCE_DISCORD_GATEWAY,
+        }
+    }
+}
+
+/// A source name as the schema allows it.
+fn is_source(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+}
+
+/// Which of `secrets` signed `timestamp.body` (every one is tried).
 pub fn verify_signature(
     secrets: &[SecretString],
     signature_header: Option<&str>,
     timestamp_header: Option<&str>,
     raw_body: &[u8],
-) -> Result<(), SignatureError> {
+) -> Result<Vec<bool>, SignatureError> {
     let timestamp = timestamp_header.ok_or(SignatureError::Missing)?;
-    hmac_sha256::verify_prefixed_hex(
+    hmac_sha256::matching_secrets(
         secrets,
         signature_header,
         "sha256=",
@@ -160,12 +217,13 @@ fn keyword(kind: &jsonschema::error::ValidationErrorKind) -> &'static str {
 
 /// Verifies a relay request, validates its body and builds its queue message.
 pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
-    secrets: &[SecretString],
+    secrets: &[RelaySecret],
     delivery: &Delivery<'a, H>,
 ) -> Result<Accepted, Rejection> {
     let header = &delivery.header;
-    verify_signature(
-        secrets,
+    let plain: Vec<SecretString> = secrets.iter().map(|s| s.secret.clone()).collect();
+    let matched = verify_signature(
+        &plain,
         header(HEADER_SIGNATURE),
         header(HEADER_TIMESTAMP),
         delivery.body,
@@ -176,6 +234,13 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
         serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
     validate(&value).map_err(Rejection::InvalidEnvelope)?;
     let keys: Keys<'_> = serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
+    let allowed = secrets
+        .iter()
+        .zip(&matched)
+        .any(|(secret, matched)| *matched && secret.allows(&keys.source));
+    if !allowed {
+        return Err(Rejection::SourceNotAllowed);
+    }
     let payload: &RawValue = serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
     let envelope = Envelope {
         v: ENVELOPE_VERSION,

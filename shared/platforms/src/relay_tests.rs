@@ -19,9 +19,13 @@ fn signed(body: &str, at: i64, secret: &str) -> std::collections::HashMap<String
     ])
 }
 
+fn relay_secrets(lines: &[&str]) -> Vec<RelaySecret> {
+    secrets(lines).iter().map(RelaySecret::parse).collect()
+}
+
 fn run(map: &std::collections::HashMap<String, String>, body: &str) -> Result<Accepted, Rejection> {
     accept(
-        &secrets(&[SECRET]),
+        &relay_secrets(&[SECRET]),
         &Delivery {
             header: lookup(map),
             body: body.as_bytes(),
@@ -160,9 +164,62 @@ fn schema_violations_name_each_field() {
         r#"{"version":1,"id":"m-1","source":"discord-gateway","type":"issue_opened","occurredAt":"2026-11-23T11:00:00Z","data":{}}"#,
     );
     assert_eq!(field(&p, "/type"), "not one of the allowed values");
+    let p = problems(
+        r#"{"version":1,"id":"m-1","source":"discord-gateway","type":"MESSAGE_CREATE","occurredAt":"2026-11-23T11:00:00Z","data":{"id":"1","channel_id":5}}"#,
+    );
+    assert_eq!(field(&p, "/data/channel_id"), "wrong type");
+    // Links are web links: no javascript: or data: URLs reach a ticket.
+    let p = problems(&GOOD.replace("https://github.com/o/r/issues/7", "javascript:alert(1)"));
+    assert_eq!(field(&p, "/data/url"), "does not match the pattern");
     // Not JSON at all is a plain 400.
     let map = signed("{nope", NOW.unix_timestamp(), SECRET);
     assert_eq!(run(&map, "{nope"), Err(Rejection::MalformedBody));
+}
+
+const GATEWAY: &str = r#"{"version":1,"id":"message-1","source":"discord-gateway","type":"MESSAGE_CREATE","occurredAt":"2026-11-23T11:00:00Z","data":{"id":"1","channel_id":"2","author":{"id":"3","username":"mia"},"content":"hi","timestamp":"2026-11-23T11:00:00+00:00","type":0}}"#;
+
+#[test]
+fn secrets_bound_to_a_source_speak_only_for_it_and_discord_needs_a_bound_one() {
+    let configured = relay_secrets(&[
+        SECRET,
+        "discord-gateway=gateway-secret",
+        "release-bot=bot-secret",
+    ]);
+    let send = |body: &str, secret: &str| {
+        let map = signed(body, NOW.unix_timestamp(), secret);
+        accept(
+            &configured,
+            &Delivery {
+                header: lookup(&map),
+                body: body.as_bytes(),
+                received_at: NOW,
+            },
+        )
+        .map(|_| ())
+    };
+    // An unbound secret (e.g. a CI workflow's) cannot speak for Discord members…
+    assert_eq!(send(GATEWAY, SECRET), Err(Rejection::SourceNotAllowed));
+    // …the gateway's own bound secret can…
+    assert_eq!(send(GATEWAY, "gateway-secret"), Ok(()));
+    // …but only for its own source.
+    assert_eq!(
+        send(GOOD, "gateway-secret"),
+        Err(Rejection::SourceNotAllowed)
+    );
+    assert_eq!(send(GOOD, "bot-secret"), Err(Rejection::SourceNotAllowed));
+    assert_eq!(send(GOOD, SECRET), Ok(()));
+    // The bound part is not the secret: signing with the whole line fails.
+    assert_eq!(
+        send(GATEWAY, "discord-gateway=gateway-secret"),
+        Err(Rejection::SignatureInvalid)
+    );
+    // Lines whose prefix is not a source name stay whole secrets.
+    let odd = RelaySecret::parse(&secrecy::SecretString::from("Abc=def".to_owned()));
+    assert_eq!(odd.source, None);
+    assert!(
+        !format!("{odd:?}").contains("def"),
+        "Debug hides the secret"
+    );
 }
 
 #[test]

@@ -410,6 +410,9 @@ pub fn http_request_at(
             form.append_pair(name, value);
         }
         (form.finish(), "application/x-www-form-urlencoded")
+    } else if delivery.form_encoded && delivery.platform_name() == "discourse" {
+        // Discourse's form setting changes only the header; the body stays JSON.
+        (json, "application/x-www-form-urlencoded")
     } else if delivery.form_encoded {
         (
             form_urlencoded::Serializer::new(String::new())
@@ -488,8 +491,16 @@ pub fn http_request_at(
             put("x-signature-timestamp", stamp.clone());
             put(
                 "x-signature",
-                platforms::relay::sign(&hmac_secret(&secrets.relay), &stamp, body.as_bytes())
-                    .map_err(invalid)?,
+                platforms::relay::sign(
+                    &hmac_secret(if delivery.payload.starts_with("discord_gateway") {
+                        &secrets.relay_discord_gateway
+                    } else {
+                        &secrets.relay
+                    }),
+                    &stamp,
+                    body.as_bytes(),
+                )
+                .map_err(invalid)?,
             );
         }
         // GitHub, and the unknown platform (which must 404 before any check).
@@ -533,7 +544,18 @@ pub fn accept_locally(
         "github" => platforms::github::accept(&hmac(&secrets.github), &request),
         "slack" => platforms::slack::accept(&hmac(&secrets.slack), &request),
         "discourse" => platforms::discourse::accept(&hmac(&secrets.discourse), &request),
-        "relay" => platforms::relay::accept(&hmac(&secrets.relay), &request),
+        "relay" => platforms::relay::accept(
+            &[
+                platforms::relay::RelaySecret::parse(&secrecy::SecretString::from(
+                    secrets.relay.clone(),
+                )),
+                platforms::relay::RelaySecret::parse(&secrecy::SecretString::from(format!(
+                    "discord-gateway={}",
+                    secrets.relay_discord_gateway
+                ))),
+            ],
+            &request,
+        ),
         "discord" | "discord/events" => {
             let keys = platforms::discord::parse_public_keys(&[&secrets.discord_public_key])
                 .map_err(|e| FixtureError::Invalid(e.to_string()))?;

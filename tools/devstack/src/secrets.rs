@@ -10,6 +10,8 @@ pub const DEV_DISCORD_PUBLIC_KEY: &str =
     "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c";
 pub const DEV_DISCOURSE_WEBHOOK_SECRET: &str = "dev-discourse-webhook-secret";
 pub const DEV_RELAY_WEBHOOK_SECRET: &str = "dev-relay-webhook-secret";
+/// The relay secret bound to the `discord-gateway` source (the Gateway relay's).
+pub const DEV_RELAY_DISCORD_GATEWAY_SECRET: &str = "dev-discord-gateway-relay-secret";
 
 #[derive(Clone)]
 pub struct DevSecrets {
@@ -18,6 +20,7 @@ pub struct DevSecrets {
     pub discord_public_key: String,
     pub discourse: String,
     pub relay: String,
+    pub relay_discord_gateway: String,
 }
 
 impl std::fmt::Debug for DevSecrets {
@@ -34,13 +37,15 @@ impl Default for DevSecrets {
             discord_public_key: DEV_DISCORD_PUBLIC_KEY.to_owned(),
             discourse: DEV_DISCOURSE_WEBHOOK_SECRET.to_owned(),
             relay: DEV_RELAY_WEBHOOK_SECRET.to_owned(),
+            relay_discord_gateway: DEV_RELAY_DISCORD_GATEWAY_SECRET.to_owned(),
         }
     }
 }
 
 impl DevSecrets {
     /// `GITHUB_WEBHOOK_SECRET`, `SLACK_SIGNING_SECRET`, `DISCORD_PUBLIC_KEY`,
-    /// `DISCOURSE_WEBHOOK_SECRET`, `RELAY_WEBHOOK_SECRET`, each falling back
+    /// `DISCOURSE_WEBHOOK_SECRET`, `RELAY_WEBHOOK_SECRET`,
+    /// `RELAY_DISCORD_GATEWAY_SECRET`, each falling back
     /// to its dev default.
     pub fn from_env() -> DevSecrets {
         let pick = |name: &str, default: String| {
@@ -56,6 +61,7 @@ impl DevSecrets {
             discord_public_key: pick("DISCORD_PUBLIC_KEY", d.discord_public_key),
             discourse: pick("DISCOURSE_WEBHOOK_SECRET", d.discourse),
             relay: pick("RELAY_WEBHOOK_SECRET", d.relay),
+            relay_discord_gateway: pick("RELAY_DISCORD_GATEWAY_SECRET", d.relay_discord_gateway),
         }
     }
 
@@ -107,7 +113,11 @@ impl DevSecrets {
                     "RelayWebhookSecretParam",
                     "/community-events/dev/relay-webhook-secret",
                 ),
-                self.relay.clone(),
+                // One unbound secret (Actions, bots) and one bound to the Gateway relay.
+                format!(
+                    "{}\ndiscord-gateway={}",
+                    self.relay, self.relay_discord_gateway
+                ),
             ),
         ]
     }

@@ -28,11 +28,16 @@ use serde_json::value::RawValue;
 
 use crate::envelope::{ENVELOPE_VERSION, Envelope};
 use crate::wire::{body_digest, is_token, json_only};
-use crate::{Accepted, Delivery, QueueMessage, Rejection, Reply, check_replay_window, fifo_id};
+use crate::{
+    Accepted, Delivery, QueueMessage, Rejection, Reply, check_replay_window, check_window, fifo_id,
+};
 
 pub const HEADER_SIGNATURE: &str = "x-signature-ed25519";
 pub const HEADER_TIMESTAMP: &str = "x-signature-timestamp";
 const HEADER_CONTENT_TYPE: &str = "content-type";
+
+/// Discord Webhook Events' replay window: their 10 minutes of retries plus margin.
+pub const WEBHOOK_EVENTS_WINDOW_SECONDS: i64 = 1200;
 
 /// The envelope event name of an interaction.
 pub const EVENT_INTERACTION: &str = "interaction";
@@ -152,10 +157,17 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
             check_replay_window(header(HEADER_TIMESTAMP), delivery.received_at)?;
             accept_interaction(json, delivery)
         }
-        // Webhook Events are retried for up to 10 minutes; whether a retry
-        // carries a fresh timestamp is not documented, so no window here:
-        // replays are caught by the body digest instead.
-        Endpoint::WebhookEvents => accept_webhook_event(json, delivery),
+        // Webhook Events are retried for up to 10 minutes and whether a retry
+        // carries a fresh timestamp is not documented: a wider window keeps
+        // every genuine retry and still bounds replays of a captured request.
+        Endpoint::WebhookEvents => {
+            check_window(
+                header(HEADER_TIMESTAMP),
+                delivery.received_at,
+                WEBHOOK_EVENTS_WINDOW_SECONDS,
+            )?;
+            accept_webhook_event(json, delivery)
+        }
     }
 }
 
@@ -201,7 +213,10 @@ fn accept_interaction<'a, H: Fn(&str) -> Option<&'a str>>(
         .as_deref()
         .filter(|id| is_token(id))
         .ok_or(Rejection::MalformedBody)?;
-    let payload: &RawValue = serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
+    // The interaction token lets its holder answer as the app for 15 minutes:
+    // a credential, so it is not stored.
+    let stored = crate::slack::without_fields(json, &["token"])?;
+    let payload: &RawValue = serde_json::from_str(&stored).map_err(|_| Rejection::MalformedBody)?;
     let envelope = Envelope {
         v: ENVELOPE_VERSION,
         platform: Platform::Discord,

@@ -220,6 +220,10 @@ fn commands_are_acknowledged_ephemerally_and_enqueued_by_interaction_id() {
         message.deduplication_id,
         fifo_id(&["discord", "interaction", "1100000000000000001"])
     );
+    assert!(
+        !message.body.contains(r#""token""#),
+        "the interaction token is not stored"
+    );
     let envelope = Envelope::decode(&message.body).unwrap();
     let Adapted::Events(drafts) = adapt(&envelope).unwrap() else {
         panic!("event")
@@ -244,8 +248,8 @@ fn commands_are_acknowledged_ephemerally_and_enqueued_by_interaction_id() {
 #[test]
 fn webhook_events_are_keyed_by_their_bytes_and_acknowledged_with_204() {
     let body = r#"{"version":1,"application_id":"2","type":1,"event":{"type":"APPLICATION_AUTHORIZED","timestamp":"2026-11-23T11:59:00.000000","data":{"user":{"id":"5","username":"ada"}}}}"#;
-    let map = signed(body, NOW.unix_timestamp() - 3600);
-    // No replay window on Webhook Events (retries run for 10 minutes).
+    // A retry 10 minutes after the first attempt may carry the original stamp.
+    let map = signed(body, NOW.unix_timestamp() - 600);
     let Accepted::Enqueue { message, reply } =
         run(&keys(), Endpoint::WebhookEvents, &map, body).unwrap()
     else {
@@ -258,6 +262,12 @@ fn webhook_events_are_keyed_by_their_bytes_and_acknowledged_with_204() {
         panic!("event")
     };
     assert_eq!(drafts[0].event_type, EventType::MemberJoined);
+    // An hour old is a replay, not a retry.
+    let replayed = signed(body, NOW.unix_timestamp() - 3600);
+    assert_eq!(
+        run(&keys(), Endpoint::WebhookEvents, &replayed, body),
+        Err(Rejection::StaleTimestamp)
+    );
 }
 
 fn adapt_raw(event: &str, body: &str) -> Adapted {

@@ -21,6 +21,14 @@ pub const DROP_NO_ACTOR: &str = "discourse.no_actor";
 /// Discourse's own accounts (system, discobot) have ids ≤ 0; their posts are
 /// housekeeping, not community activity.
 pub const DROP_SYSTEM_USER: &str = "discourse.system_user";
+/// Private messages are between their participants, not community activity:
+/// neither they nor their text are stored.
+pub const DROP_PRIVATE_MESSAGE: &str = "discourse.private_message";
+/// Whispers (staff-only), small actions ("closed this topic") and moderator
+/// actions are post types other than a regular post.
+pub const DROP_NOT_A_REGULAR_POST: &str = "discourse.not_a_regular_post";
+/// `post_edited` for a post never changed since it was created.
+pub const DROP_NOT_AN_EDIT: &str = "discourse.edit_without_change";
 
 #[derive(Deserialize, Default)]
 struct Body {
@@ -65,6 +73,11 @@ struct Post {
     updated_at: Option<String>,
     #[serde(default)]
     trust_level: Option<u8>,
+    /// 1 regular, 2 moderator action, 3 small action, 4 whisper.
+    #[serde(default)]
+    post_type: Option<u8>,
+    #[serde(default)]
+    topic_archetype: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -86,6 +99,8 @@ struct Topic {
     tags: Vec<serde_json::Value>,
     #[serde(default)]
     category_slug: Option<String>,
+    #[serde(default)]
+    archetype: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +140,9 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
     let parts = match event {
         "topic_created" => {
             let topic = parsed.topic.ok_or_else(|| missing("topic"))?;
+            if topic.archetype.as_deref() == Some("private_message") {
+                return dropped(DROP_PRIVATE_MESSAGE, name);
+            }
             let author = topic
                 .created_by
                 .clone()
@@ -158,10 +176,27 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             })
         }
         "post_created" | "post_edited" | "accepted_solution" => {
-            let post = parsed
-                .post
-                .or(parsed.solved)
-                .ok_or_else(|| missing("post"))?;
+            // The root key is checked against the event at the edge; each
+            // event reads only its own.
+            let post = if event == "accepted_solution" {
+                parsed.solved.ok_or_else(|| missing("solved"))?
+            } else {
+                parsed.post.ok_or_else(|| missing("post"))?
+            };
+            if post.topic_archetype.as_deref() == Some("private_message") {
+                return dropped(DROP_PRIVATE_MESSAGE, name);
+            }
+            if post.post_type.is_some_and(|t| t != 1) {
+                return dropped(DROP_NOT_A_REGULAR_POST, name);
+            }
+            // A real edit is later than the post; a post_created body replayed
+            // under a post_edited header is not an edit.
+            if event == "post_edited"
+                && post.updated_at.is_some()
+                && post.updated_at == post.created_at
+            {
+                return dropped(DROP_NOT_AN_EDIT, name);
+            }
             let topic_id = post.topic_id.ok_or_else(|| missing("post.topic_id"))?;
             let first = post.post_number == Some(1);
             let (event_type, natural_key, when) = match event {
@@ -206,6 +241,9 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         }
         "post_liked" => {
             let like = parsed.like.ok_or_else(|| missing("like"))?;
+            if like.post.topic_archetype.as_deref() == Some("private_message") {
+                return dropped(DROP_PRIVATE_MESSAGE, name);
+            }
             let topic_id = like.post.topic_id.unwrap_or_default();
             actor_of(&like.user).map(|actor| Parts {
                 event_type: EventType::ReactionAdded,

@@ -7,13 +7,15 @@
 
 mod adapter;
 
-pub use adapter::{ADAPTER_VERSION, DROP_EVENT_NOT_MAPPED, DROP_NO_ACTOR, DROP_SYSTEM_USER, adapt};
+pub use adapter::{
+    ADAPTER_VERSION, DROP_EVENT_NOT_MAPPED, DROP_NO_ACTOR, DROP_NOT_A_REGULAR_POST,
+    DROP_NOT_AN_EDIT, DROP_PRIVATE_MESSAGE, DROP_SYSTEM_USER, adapt,
+};
 
 use std::borrow::Cow;
 
 use canonical_event::Platform;
 use secrecy::SecretString;
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::envelope::{ENVELOPE_VERSION, Envelope};
@@ -39,29 +41,33 @@ pub fn sign(secret: &str, raw_body: &[u8]) -> Result<String, SignatureError> {
     hmac_sha256::sign_body(secret, raw_body)
 }
 
-/// The identifying fields of whatever object the body carries
-/// (`{"post": {...}}`, `{"topic": {...}}`, `{"like": {"post", "user"}}`, …).
-#[derive(Deserialize, Default)]
-struct ObjectKeys {
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    #[serde(default)]
-    topic_id: Option<serde_json::Value>,
-    #[serde(default)]
-    updated_at: Option<String>,
-    #[serde(default)]
-    created_at: Option<String>,
-    #[serde(default)]
-    post: Option<Box<ObjectKeys>>,
-    #[serde(default)]
-    user: Option<Box<ObjectKeys>>,
+/// An id as Discourse writes it (a number, sometimes a string); `None` if absent.
+fn id_text(value: Option<&serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::String(s) if !s.is_empty() && s.len() <= 64 => Some(s.clone()),
+        _ => None,
+    }
 }
 
-fn id_text(v: &Option<serde_json::Value>) -> String {
-    match v {
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        _ => String::new(),
+fn text_of<'v>(object: &'v serde_json::Value, field: &str) -> &'v str {
+    object.get(field).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// Discourse signs the body but not `X-Discourse-Event`, and puts the payload
+/// under a root key named after the event's type (`{"post": …}` for post
+/// events, `{"solved": …}` for accepted_solution, `{"like": …}` for
+/// post_liked). A header that does not belong to the signed root key is
+/// refused, so a captured body cannot be replayed as a different kind of
+/// event (a `post` body as `accepted_solution`, a `user` body as `user_created`
+/// only from user events).
+fn event_matches_root(event: &str, root: &str) -> bool {
+    match event {
+        "post_liked" => root == "like",
+        "accepted_solution" | "unaccepted_solution" => root == "solved",
+        _ => event
+            .strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with('_')),
     }
 }
 
@@ -75,43 +81,60 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     let event_name = header(HEADER_EVENT)
         .filter(|v| is_event_name(v))
         .ok_or(Rejection::BadHeader(HEADER_EVENT))?;
-    let json = payload_json(header(HEADER_CONTENT_TYPE), delivery.body)?;
+    // Discourse sends its JSON body as-is whichever content type the webhook
+    // is set to (only the header changes), so JSON is tried first; a
+    // `payload=` form is accepted from relays that wrap it.
+    let json: Cow<'_, str> = match std::str::from_utf8(delivery.body) {
+        Ok(text) if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() => {
+            Cow::Borrowed(text)
+        }
+        _ => payload_json(header(HEADER_CONTENT_TYPE), delivery.body)?,
+    };
     let objects: std::collections::BTreeMap<String, serde_json::Value> =
         serde_json::from_str(&json).map_err(|_| Rejection::MalformedBody)?;
     if event_name == "ping" {
         return Ok(Accepted::Answer(Reply::pong()));
     }
-    // The body is `{"<event type>": {...}}`: one object.
-    let (object_type, object) = objects.iter().next().ok_or(Rejection::MalformedBody)?;
-    let keys: ObjectKeys = serde_json::from_value(object.clone()).unwrap_or_default();
+    // The body is `{"<event type>": {...}}`: exactly one object.
+    let mut roots = objects.iter();
+    let (Some((root, object)), None) = (roots.next(), roots.next()) else {
+        return Err(Rejection::MalformedBody);
+    };
+    if !object.is_object() {
+        return Err(Rejection::MalformedBody);
+    }
+    if !event_matches_root(event_name, root) {
+        return Err(Rejection::BadHeader(HEADER_EVENT));
+    }
     // Not covered by the signature: used for links only, never for identity.
     let instance = header(HEADER_INSTANCE)
         .filter(|i| i.len() <= 256 && (i.starts_with("https://") || i.starts_with("http://")))
         .filter(|i| i.bytes().all(|b| b.is_ascii_graphic()))
         .unwrap_or("");
-    let version = keys
-        .updated_at
-        .as_deref()
-        .or(keys.created_at.as_deref())
-        .unwrap_or("");
-    // A like has no id of its own: it is (post, user).
-    let (object_id, liker) = match (&keys.post, &keys.user) {
-        (Some(post), Some(user)) if keys.id.is_none() => (id_text(&post.id), id_text(&user.id)),
-        _ => (id_text(&keys.id), String::new()),
-    };
-    let delivery_id = fifo_id(&[event_name, object_type, &object_id, &liker, version]);
-    let topic = match object_type.as_str() {
-        "topic" => object_id.clone(),
-        _ => id_text(&keys.topic_id),
-    };
-    let topic = if topic.is_empty() {
-        keys.post
-            .as_ref()
-            .map(|p| id_text(&p.topic_id))
-            .unwrap_or_default()
+    // Content identity: event + object id + its version. A like has no id of
+    // its own: it is (post, liker).
+    let (object_id, liker, topic) = if root == "like" {
+        let post = object.get("post").unwrap_or(&serde_json::Value::Null);
+        (
+            id_text(post.get("id")),
+            id_text(object.get("user").and_then(|u| u.get("id"))),
+            id_text(post.get("topic_id")),
+        )
     } else {
-        topic
+        let topic = if root == "topic" {
+            id_text(object.get("id"))
+        } else {
+            id_text(object.get("topic_id"))
+        };
+        (id_text(object.get("id")), None, topic)
     };
+    let object_id = object_id.ok_or(Rejection::MalformedBody)?;
+    let liker = liker.unwrap_or_default();
+    let version = match text_of(object, "updated_at") {
+        "" => text_of(object, "created_at"),
+        updated => updated,
+    };
+    let delivery_id = fifo_id(&[event_name, root, &object_id, &liker, version]);
     let payload: &RawValue = serde_json::from_str(&json).map_err(|_| Rejection::MalformedBody)?;
     let envelope = Envelope {
         v: ENVELOPE_VERSION,
@@ -125,10 +148,9 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
         payload,
     };
     let body = envelope.encode().map_err(|_| Rejection::MalformedBody)?;
-    let group_id = if topic.is_empty() {
-        fifo_id(&["discourse", object_type, &object_id])
-    } else {
-        fifo_id(&["discourse", "topic", &topic])
+    let group_id = match topic {
+        Some(topic) => fifo_id(&["discourse", "topic", &topic]),
+        None => fifo_id(&["discourse", root, &object_id]),
     };
     Ok(Accepted::enqueue(QueueMessage {
         deduplication_id: delivery_id.clone(),

@@ -153,20 +153,116 @@ fn forged_and_malformed_signatures_are_refused() {
 }
 
 #[test]
-fn form_encoded_bodies_are_verified_as_sent() {
-    let body = format!(
-        "payload={}",
-        form_urlencoded::byte_serialize(REPLY.as_bytes()).collect::<String>()
-    );
-    let mut map = request("post_created", &body, SECRET);
+fn form_typed_webhooks_send_json_and_are_accepted() {
+    // Discourse's "application/x-www-form-urlencoded" setting only changes the
+    // header: the body is still the JSON document (emit_web_hook_event.rb).
+    let mut map = request("post_created", REPLY, SECRET);
     map.insert(
         "content-type".into(),
         "application/x-www-form-urlencoded".into(),
     );
     assert!(matches!(
-        run(&map, &body, &[SECRET]),
+        run(&map, REPLY, &[SECRET]),
         Ok(Accepted::Enqueue { .. })
     ));
+    // A relay that wraps the JSON in `payload=` is accepted too.
+    let wrapped = format!(
+        "payload={}",
+        form_urlencoded::byte_serialize(REPLY.as_bytes()).collect::<String>()
+    );
+    let mut map = request("post_created", &wrapped, SECRET);
+    map.insert(
+        "content-type".into(),
+        "application/x-www-form-urlencoded".into(),
+    );
+    assert!(matches!(
+        run(&map, &wrapped, &[SECRET]),
+        Ok(Accepted::Enqueue { .. })
+    ));
+}
+
+#[test]
+fn an_event_header_that_does_not_match_the_signed_body_is_refused() {
+    // The header is unsigned: a captured post body replayed as a solution, a
+    // post as a topic, or a user body as a like must not become those events.
+    for event in [
+        "accepted_solution",
+        "topic_created",
+        "post_liked",
+        "user_created",
+    ] {
+        let map = request(event, REPLY, SECRET);
+        assert_eq!(
+            run(&map, REPLY, &[SECRET]),
+            Err(Rejection::BadHeader(HEADER_EVENT)),
+            "{event}"
+        );
+    }
+    for event in ["post_created", "post_edited", "post_destroyed"] {
+        let map = request(event, REPLY, SECRET);
+        assert!(run(&map, REPLY, &[SECRET]).is_ok(), "{event}");
+    }
+    // Two root objects, or none, is not a Discourse body.
+    let two = r#"{"post":{"id":1},"user":{"id":2}}"#;
+    assert_eq!(
+        run(&request("post_created", two, SECRET), two, &[SECRET]),
+        Err(Rejection::MalformedBody)
+    );
+}
+
+#[test]
+fn the_content_version_alone_separates_deliveries() {
+    let edited_once = REPLY.replace(
+        r#""updated_at":"2026-11-23T10:00:00.000Z""#,
+        r#""updated_at":"2026-11-23T10:05:00.000Z""#,
+    );
+    let edited_twice = REPLY.replace(
+        r#""updated_at":"2026-11-23T10:00:00.000Z""#,
+        r#""updated_at":"2026-11-23T10:09:00.000Z""#,
+    );
+    let id = |body: &str| match run(&request("post_edited", body, SECRET), body, &[SECRET]) {
+        Ok(Accepted::Enqueue { message, .. }) => message.deduplication_id,
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(id(&edited_once), id(&edited_twice));
+    assert_eq!(id(&edited_once), id(&edited_once));
+    // A type-mismatched field does not collapse identities: no id → 400.
+    let no_id = r#"{"post":{"id":null,"topic_id":5}}"#;
+    assert_eq!(
+        run(&request("post_created", no_id, SECRET), no_id, &[SECRET]),
+        Err(Rejection::MalformedBody)
+    );
+}
+
+#[test]
+fn private_messages_whispers_and_non_edits_are_dropped_by_rule() {
+    let pm = REPLY.replace(
+        r#""post_number":3"#,
+        r#""post_number":3,"topic_archetype":"private_message""#,
+    );
+    assert_eq!(
+        adapt_event("post_created", &pm),
+        Adapted::Dropped {
+            rule: DROP_PRIVATE_MESSAGE,
+            name: "post_created".into()
+        }
+    );
+    let whisper = REPLY.replace(r#""post_number":3"#, r#""post_number":3,"post_type":4"#);
+    assert_eq!(
+        adapt_event("post_created", &whisper),
+        Adapted::Dropped {
+            rule: DROP_NOT_A_REGULAR_POST,
+            name: "post_created".into()
+        }
+    );
+    // REPLY's updated_at equals its created_at: not an edit.
+    assert_eq!(
+        adapt_event("post_edited", REPLY),
+        Adapted::Dropped {
+            rule: DROP_NOT_AN_EDIT,
+            name: "post_edited".into()
+        }
+    );
 }
 
 fn adapt_event(event: &str, body: &str) -> Adapted {
@@ -210,7 +306,11 @@ fn each_mapped_event() {
     );
     assert_eq!(opened_by_topic.content.labels, vec!["bug"]);
 
-    let edited = one(adapt_event("post_edited", REPLY));
+    let changed = REPLY.replace(
+        r#""updated_at":"2026-11-23T10:00:00.000Z""#,
+        r#""updated_at":"2026-11-23T10:07:00.000Z""#,
+    );
+    let edited = one(adapt_event("post_edited", &changed));
     assert_eq!(edited.event_type, EventType::MessageEdited);
     assert_ne!(edited.event_id, reply.event_id);
 

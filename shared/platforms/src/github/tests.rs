@@ -340,9 +340,7 @@ fn unsigned_garbage_is_401_before_it_is_parsed() {
 // ---- adapter -------------------------------------------------------------
 
 fn corpus_dir() -> Option<std::path::PathBuf> {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/github");
-    dir.is_dir().then_some(dir)
+    crate::test_support::corpus_dir("github")
 }
 
 fn adapt_json(event: &str, json: &str) -> Result<Adapted, crate::AdaptError> {

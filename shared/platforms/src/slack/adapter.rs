@@ -24,6 +24,9 @@ pub const DROP_NO_ACTOR: &str = "slack.no_actor";
 /// Button clicks, shortcuts and modal submissions: acknowledged at the edge,
 /// not community activity in themselves.
 pub const DROP_INTERACTIVITY: &str = "slack.interactivity_not_mapped";
+/// `message_changed` without `edited`: Slack updating a message itself
+/// (link unfurls, attachments, thread metadata), not its author editing it.
+pub const DROP_NOT_AN_EDIT: &str = "slack.message_changed_not_an_edit";
 
 /// A slash command as ingest keeps it (the form fields, minus secrets).
 #[derive(Deserialize)]
@@ -184,7 +187,20 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             None | Some("thread_broadcast" | "file_share" | "me_message"),
         )
         | ("message" | "app_mention", Some("bot_message")) => ctx.message(&event),
-        ("message", Some("message_changed")) => ctx.edited(&event),
+        ("message", Some("message_changed")) => {
+            if event
+                .message
+                .as_ref()
+                .and_then(|m| m.edited.as_ref())
+                .is_none()
+            {
+                return Ok(Adapted::Dropped {
+                    rule: DROP_NOT_AN_EDIT,
+                    name,
+                });
+            }
+            ctx.edited(&event)
+        }
         ("message", Some("message_deleted")) => ctx.deleted(&event),
         ("message" | "app_mention", Some(_)) => {
             return Ok(Adapted::Dropped {
@@ -328,10 +344,7 @@ impl Ctx<'_> {
         let edited_at = message
             .edited
             .as_ref()
-            .and_then(|e| nonblank(e.ts.as_deref()))
-            .or(nonblank(event.event_ts.as_deref()))
-            .or(nonblank(event.ts.as_deref()))
-            .unwrap_or(ts);
+            .and_then(|e| nonblank(e.ts.as_deref()))?;
         let thread = nonblank(message.thread_ts.as_deref()).filter(|t| *t != ts);
         Some(Parts {
             event_type: EventType::MessageEdited,
@@ -412,12 +425,13 @@ impl Ctx<'_> {
                 ..Content::default()
             },
             first_time_contributor: false,
+            // One member's reaction on one item is one event however often
+            // it is toggled (as on Discord and Discourse).
             natural_key: format!(
-                "{}/reaction/{user_id}/{reaction}/{}/{}/{}",
+                "{}/reaction/{user_id}/{reaction}/{}/{}",
                 self.team,
                 channel.unwrap_or(""),
                 item_ts.unwrap_or(""),
-                event_ts.unwrap_or(""),
             ),
         })
     }

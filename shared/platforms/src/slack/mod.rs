@@ -4,7 +4,7 @@
 mod adapter;
 
 pub use adapter::{
-    ADAPTER_VERSION, DROP_EVENT_NOT_MAPPED, DROP_INTERACTIVITY, DROP_NO_ACTOR,
+    ADAPTER_VERSION, DROP_EVENT_NOT_MAPPED, DROP_INTERACTIVITY, DROP_NO_ACTOR, DROP_NOT_AN_EDIT,
     DROP_SUBTYPE_NOT_MAPPED, adapt,
 };
 
@@ -154,8 +154,10 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
             };
             let team = outer.team_id.as_deref().unwrap_or("");
             let attempt = retry_attempt(header(HEADER_RETRY_NUM))?;
+            // The deprecated verification token is a credential: not stored.
+            let stored = without_fields(json, &["token"])?;
             let payload: &RawValue =
-                serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
+                serde_json::from_str(&stored).map_err(|_| Rejection::MalformedBody)?;
             let envelope = Envelope {
                 v: ENVELOPE_VERSION,
                 platform: Platform::Slack,
@@ -234,10 +236,13 @@ fn accept_form<'a, H: Fn(&str) -> Option<&'a str>>(
                 Some(id) if is_token(&id) => id,
                 _ => format!("body-{}", body_digest(delivery.body)),
             };
+            // Only what identifies the interaction is kept: the payload also
+            // carries the verification token, response_url(s) and form state.
+            let kept = serde_json::json!({ "type": keys.kind, "trigger_id": id });
             (
                 HOOK_INTERACTIVITY,
                 keys.kind,
-                payload.clone(),
+                kept.to_string(),
                 id,
                 Reply::Empty { status: 200 },
                 vec!["interactive".to_owned()],
@@ -296,6 +301,17 @@ fn accept_form<'a, H: Fn(&str) -> Option<&'a str>>(
         },
         reply,
     })
+}
+
+/// The JSON object without the named top-level fields (credentials that
+/// must not reach the queue, the dead-letter queue or the logs).
+pub(crate) fn without_fields(json: &str, fields: &[&str]) -> Result<String, Rejection> {
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
+    for field in fields {
+        object.remove(*field);
+    }
+    serde_json::to_string(&object).map_err(|_| Rejection::MalformedBody)
 }
 
 /// `X-Slack-Retry-Num` (1, 2, 3 on retries) as an attempt number; absent = 0.

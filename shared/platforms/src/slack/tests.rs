@@ -126,8 +126,7 @@ fn the_documented_slash_command_is_answered_ephemerally_and_becomes_a_command_ev
 
 #[test]
 fn interactivity_is_acknowledged_and_dropped_by_rule() {
-    let payload =
-        r#"{"type":"block_actions","trigger_id":"1.2.abc","user":{"id":"U1"},"actions":[]}"#;
+    let payload = r#"{"type":"block_actions","token":"legacy-verification-token","trigger_id":"1.2.abc","response_url":"https://hooks.slack.com/actions/T1/2/secret-capability","user":{"id":"U1"},"actions":[]}"#;
     let body = format!(
         "payload={}",
         form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
@@ -141,6 +140,16 @@ fn interactivity_is_acknowledged_and_dropped_by_rule() {
         panic!("enqueue")
     };
     assert_eq!(reply, Reply::Empty { status: 200 });
+    assert!(
+        !message.body.contains("legacy-verification-token"),
+        "{}",
+        message.body
+    );
+    assert!(
+        !message.body.contains("secret-capability"),
+        "{}",
+        message.body
+    );
     let envelope = Envelope::decode(&message.body).unwrap();
     assert_eq!(
         adapt(&envelope).unwrap(),
@@ -170,14 +179,20 @@ fn event_callback_is_enqueued_under_its_event_id() {
     assert_eq!(message.deduplication_id, fifo_id(&["slack", TEAM, "Ev1"]));
     assert_eq!(message.delivery_id, "Ev1");
     assert_eq!(message.event_name, "message");
+    assert!(
+        !message.body.contains(r#""token""#),
+        "the verification token is not stored"
+    );
     assert_eq!(
         message.group_id,
         fifo_id(&["slack", TEAM, "C1", "1763899200.000100"])
     );
     let envelope = Envelope::decode(&message.body).unwrap();
     assert_eq!(envelope.platform, Platform::Slack);
-    // The payload is carried byte for byte.
-    assert_eq!(envelope.payload.get(), body);
+    let carried: serde_json::Value = serde_json::from_str(envelope.payload.get()).unwrap();
+    let mut sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+    sent.as_object_mut().unwrap().remove("token");
+    assert_eq!(carried, sent, "everything but the token is carried");
     assert_eq!(envelope.attempt, None);
 }
 
@@ -397,6 +412,17 @@ fn thread_replies_edits_deletions_and_bots() {
     assert_eq!(edit.timestamp.unix_timestamp(), 1_763_899_500);
     let original = one(adapt_body(&message_body("Ev1", MESSAGE)));
     assert_ne!(edit.event_id, original.event_id, "an edit is its own event");
+    let unfurl = adapt_body(&message_body(
+        "Ev5b",
+        r#"{"type":"message","subtype":"message_changed","channel":"C1","hidden":true,"message":{"type":"message","user":"U1","text":"see <https://x.y>","ts":"1763899200.000100","attachments":[{"id":1}]},"ts":"1763899500.000401","event_ts":"1763899500.000401"}"#,
+    ));
+    assert_eq!(
+        unfurl,
+        Adapted::Dropped {
+            rule: DROP_NOT_AN_EDIT,
+            name: "message.message_changed".into()
+        }
+    );
 
     let deletion = one(adapt_body(&message_body(
         "Ev6",
@@ -426,6 +452,12 @@ fn reactions_and_joins() {
     )));
     assert_eq!(reaction.event_type, EventType::ReactionAdded);
     assert_eq!(reaction.content.title.as_deref(), Some(":thumbsup:"));
+    // Toggled off and on again later: still the same reaction.
+    let again = one(adapt_body(&message_body(
+        "Ev8b",
+        r#"{"type":"reaction_added","user":"U3","reaction":"thumbsup","item_user":"U1","item":{"type":"message","channel":"C1","ts":"1763899200.000100"},"event_ts":"1763899990.000900"}"#,
+    )));
+    assert_eq!(reaction.event_id, again.event_id);
     let joined = one(adapt_body(&message_body(
         "Ev9",
         r#"{"type":"member_joined_channel","user":"U4","channel":"C1","channel_type":"C","team":"T1","event_ts":"1763899800.000700"}"#,
@@ -447,7 +479,8 @@ fn expected_for(file: &str) -> Result<EventType, &'static str> {
         }
         "event_callback.join_channel.json" => Err(DROP_SUBTYPE_NOT_MAPPED),
         "event_callback.bot_message.json" => Ok(EventType::ReplyPosted),
-        "event_callback.message_change.json" => Ok(EventType::MessageEdited),
+        // A link unfurl: Slack changed the message, its author did not edit it.
+        "event_callback.message_change.json" => Err(DROP_NOT_AN_EDIT),
         "event_callback.message_deleted.json" => Ok(EventType::MessageDeleted),
         "event_callback.message_example.json"
         | "event_callback.message_im.json"
