@@ -6,7 +6,7 @@ ENV := source scripts/env.sh
 TEST_MOTO_PORT ?= 4599
 
 .PHONY: help bootstrap dev test lint fixtures invoke-fixtures sam-checks \
-        bench build-arm64 sizes coldstart moto-start moto-stop clean
+        bench build-arm64 sizes coldstart moto-start moto-stop clean fuzz fuzz-check
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -18,11 +18,12 @@ dev: bootstrap ## run the whole pipeline locally on moto, post the demo webhooks
 	@$(ENV); scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT INT TERM; \
 	  RUST_LOG=$${RUST_LOG:-warn} cargo run -q -p devstack -- up --demo --stack-name community-events --port $${DEV_PORT:-3000} $(DEV_ARGS)
 
-test: bootstrap ## everything: fmt, clippy, unit + emulator tests, fixture invokes, SAM/cfn checks, sam build
+test: bootstrap ## everything: fmt, clippy, unit + emulator tests, fuzz targets compile, fixture invokes, SAM/cfn checks, sam build
 	@$(ENV); export MOTO_PORT=$(TEST_MOTO_PORT) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_MOTO_PORT); \
 	  scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT INT TERM; \
 	  $(MAKE) --no-print-directory lint && \
 	  cargo test --workspace --all-targets && \
+	  $(MAKE) --no-print-directory fuzz-check && \
 	  cargo run -q -p devstack -- fixtures --check && \
 	  scripts/invoke-fixtures.sh && \
 	  scripts/sam-checks.sh
@@ -40,7 +41,7 @@ sam-checks: bootstrap ## sam validate --lint, sam validate, cfn-lint, sam build
 	@scripts/sam-checks.sh
 
 bench: ## criterion benchmarks (numbers go to BENCHMARKS.md)
-	@$(ENV); cargo bench -p platforms --bench github
+	@$(ENV); cargo bench -p platforms --bench github --bench platforms
 
 build-arm64: bootstrap ## release arm64 binaries for Lambda (target/lambda/<fn>/bootstrap)
 	@$(ENV); cargo lambda build --release --arm64 --bin ingest --bin normalize --bin route --bin alert
@@ -57,3 +58,9 @@ moto-stop: ; @scripts/moto.sh stop
 
 clean: ## remove build output and the local stack state
 	@cargo clean; rm -rf .dev .aws-sam
+
+fuzz: ## run every fuzz target for FUZZ_SECONDS (default 30) each
+	@$(ENV); scripts/fuzz.sh
+
+fuzz-check: ## typecheck the fuzz targets on stable (no instrumentation), to catch bitrot
+	@$(ENV); cargo check --locked --manifest-path fuzz/Cargo.toml --bins
