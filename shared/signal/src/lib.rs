@@ -8,6 +8,9 @@
 //! product feedback however strong, so their score stays below `high`:
 //! a well-written bug report becomes a ticket, not a recognition.
 
+pub mod classify;
+pub mod evaluation;
+
 use canonical_event::{Assessment, EventDraft, EventType, Reason, RoutingTarget, Signal};
 
 pub const SCORING_VERSION: &str = "rules@1";
