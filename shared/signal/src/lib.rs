@@ -10,6 +10,7 @@
 
 pub mod classify;
 pub mod evaluation;
+pub mod lifecycle;
 pub mod moderation;
 
 use canonical_event::{Assessment, EventDraft, EventType, Reason, RoutingTarget, Signal};
