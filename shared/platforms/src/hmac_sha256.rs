@@ -46,8 +46,8 @@ pub fn verify_prefixed_hex(
 
 /// Like [`verify_prefixed_hex`], but says which of `secrets` verified (a
 /// relay secret may be bound to one source). Every secret is still tried.
-pub fn matching_secrets(
-    secrets: &[SecretString],
+pub fn matching_secrets<'s>(
+    secrets: impl IntoIterator<Item = &'s SecretString>,
     header: Option<&str>,
     prefix: &str,
     message_parts: &[&[u8]],
@@ -61,10 +61,7 @@ pub fn matching_secrets(
     }
     let mut expected = [0u8; 32];
     hex::decode_to_slice(hex_digest, &mut expected).map_err(|_| SignatureError::BadFormat)?;
-    if secrets.is_empty() {
-        return Err(SignatureError::NoSecret);
-    }
-    let mut matched = Vec::with_capacity(secrets.len());
+    let mut matched = Vec::new();
     for secret in secrets {
         let mut mac = HmacSha256::new_from_slice(secret.expose_secret().as_bytes())
             .map_err(|_| SignatureError::NoSecret)?;
@@ -73,7 +70,9 @@ pub fn matching_secrets(
         }
         matched.push(mac.verify_slice(&expected).is_ok());
     }
-    if matched.contains(&true) {
+    if matched.is_empty() {
+        Err(SignatureError::NoSecret)
+    } else if matched.contains(&true) {
         Ok(matched)
     } else {
         Err(SignatureError::Mismatch)

@@ -111,8 +111,8 @@ fn is_source(text: &str) -> bool {
 }
 
 /// Which of `secrets` signed `timestamp.body` (every one is tried).
-pub fn verify_signature(
-    secrets: &[SecretString],
+pub fn verify_signature<'s>(
+    secrets: impl IntoIterator<Item = &'s SecretString>,
     signature_header: Option<&str>,
     timestamp_header: Option<&str>,
     raw_body: &[u8],
@@ -221,9 +221,8 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     delivery: &Delivery<'a, H>,
 ) -> Result<Accepted, Rejection> {
     let header = &delivery.header;
-    let plain: Vec<SecretString> = secrets.iter().map(|s| s.secret.clone()).collect();
     let matched = verify_signature(
-        &plain,
+        secrets.iter().map(|s| &s.secret),
         header(HEADER_SIGNATURE),
         header(HEADER_TIMESTAMP),
         delivery.body,

@@ -85,3 +85,14 @@ pub(crate) fn body_digest(body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
     hex::encode(Sha256::digest(body))
 }
+
+/// The JSON object without the named top-level fields (credentials that
+/// must not reach the queue, the dead-letter queue or the logs).
+pub(crate) fn without_fields(json: &str, fields: &[&str]) -> Result<String, Rejection> {
+    let mut object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
+    for field in fields {
+        object.remove(*field);
+    }
+    serde_json::to_string(&object).map_err(|_| Rejection::MalformedBody)
+}

@@ -215,7 +215,7 @@ fn accept_interaction<'a, H: Fn(&str) -> Option<&'a str>>(
         .ok_or(Rejection::MalformedBody)?;
     // The interaction token lets its holder answer as the app for 15 minutes:
     // a credential, so it is not stored.
-    let stored = crate::slack::without_fields(json, &["token"])?;
+    let stored = crate::wire::without_fields(json, &["token"])?;
     let payload: &RawValue = serde_json::from_str(&stored).map_err(|_| Rejection::MalformedBody)?;
     let envelope = Envelope {
         v: ENVELOPE_VERSION,

@@ -155,7 +155,7 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
             let team = outer.team_id.as_deref().unwrap_or("");
             let attempt = retry_attempt(header(HEADER_RETRY_NUM))?;
             // The deprecated verification token is a credential: not stored.
-            let stored = without_fields(json, &["token"])?;
+            let stored = crate::wire::without_fields(json, &["token"])?;
             let payload: &RawValue =
                 serde_json::from_str(&stored).map_err(|_| Rejection::MalformedBody)?;
             let envelope = Envelope {
@@ -301,17 +301,6 @@ fn accept_form<'a, H: Fn(&str) -> Option<&'a str>>(
         },
         reply,
     })
-}
-
-/// The JSON object without the named top-level fields (credentials that
-/// must not reach the queue, the dead-letter queue or the logs).
-pub(crate) fn without_fields(json: &str, fields: &[&str]) -> Result<String, Rejection> {
-    let mut object: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
-    for field in fields {
-        object.remove(*field);
-    }
-    serde_json::to_string(&object).map_err(|_| Rejection::MalformedBody)
 }
 
 /// `X-Slack-Retry-Num` (1, 2, 3 on retries) as an attempt number; absent = 0.
