@@ -1,6 +1,8 @@
 //! normalize: `raw-events.fifo` → `normalized-events.fifo`.
 //!
-//! adapt → resolve identity → dedupe → score → emit, one record at a time in
+//! adapt → dedupe → resolve identity → classify, moderate and route (with
+//! the thread's category, the member's history and their repeat count as
+//! context) → emit, one record at a time in
 //! order (see `lambda_kit::fifo` for what a failure does to the rest of the
 //! batch); the batch's events are emitted together (SendMessageBatch) and a
 //! record counts as done only when its events are on the queue.
@@ -15,8 +17,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use canonical_event::{CanonicalEvent, EventId};
+use canonical_event::{EventDraft, EventType, Signal};
 use community_aws::RecordError;
-use community_aws::ports::{Claim, EventLedger, IdentityStore, MessageQueue, OutgoingMessage};
+use community_aws::ports::{
+    Claim, EventLedger, IdentityStore, MessageQueue, OutgoingMessage, ResolvedMember, SignalMemory,
+};
 use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
 use lambda_kit::fifo::{self, BatchError};
@@ -32,6 +37,17 @@ pub struct Config {
     pub ledger_table: String,
     pub counters_table: String,
     pub ledger_ttl_days: u32,
+    /// An SSM parameter holding replacement category weights (JSON), if the
+    /// deployer tuned them; the shipped `categories@1` otherwise.
+    pub signal_weights_param: Option<String>,
+    /// Likewise for the moderation lexicon.
+    pub moderation_lexicon_param: Option<String>,
+    /// How long a thread's opening category is remembered for its replies.
+    pub thread_memory_days: u32,
+    /// The window in which one member's identical posts are counted.
+    pub repeat_window_hours: u32,
+    /// Handles (any platform) the deployer marks as bots, beyond the platforms' own flags.
+    pub bot_handles: Vec<String>,
 }
 
 impl Config {
@@ -48,6 +64,18 @@ impl Config {
             counters_table: config::required(source, "COUNTERS_TABLE")?,
             // At least the DLQs' 14-day retention (template.yaml explains why).
             ledger_ttl_days: config::number(source, "LEDGER_TTL_DAYS", 30, 14..=3650)?,
+            signal_weights_param: config::optional(source, "SIGNAL_WEIGHTS_PARAM"),
+            moderation_lexicon_param: config::optional(source, "MODERATION_LEXICON_PARAM"),
+            thread_memory_days: config::number(source, "THREAD_MEMORY_DAYS", 30, 1..=365)?,
+            repeat_window_hours: config::number(source, "REPEAT_WINDOW_HOURS", 24, 1..=720)?,
+            bot_handles: config::optional(source, "BOT_HANDLES")
+                .map(|list| {
+                    list.split(',')
+                        .map(|h| h.trim().to_ascii_lowercase())
+                        .filter(|h| !h.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }
@@ -60,6 +88,8 @@ pub type NormalizeError = community_aws::RecordError;
 pub struct Normalize {
     pub ledger: Arc<dyn EventLedger>,
     pub identities: Arc<dyn IdentityStore>,
+    pub memory: Arc<dyn SignalMemory>,
+    pub models: Arc<signal::Models>,
     pub output: Arc<dyn MessageQueue>,
     pub dead_letters: Arc<dyn MessageQueue>,
     pub clock: Clock,
@@ -91,9 +121,12 @@ impl Normalize {
     pub fn from_clients(
         config: &Config,
         clients: &community_aws::Clients,
+        models: signal::Models,
         clock: Clock,
     ) -> Normalize {
-        use community_aws::{ledger::DynamoLedger, members::DynamoMembers, sqs::SqsQueue};
+        use community_aws::{
+            ledger::DynamoLedger, members::DynamoMembers, memory::DynamoSignalMemory, sqs::SqsQueue,
+        };
         Normalize {
             ledger: Arc::new(DynamoLedger::new(
                 clients.dynamodb.clone(),
@@ -101,10 +134,17 @@ impl Normalize {
                 &config.counters_table,
                 config.ledger_ttl_days,
             )),
-            identities: Arc::new(DynamoMembers::new(
+            identities: Arc::new(
+                DynamoMembers::new(clients.dynamodb.clone(), &config.members_table)
+                    .with_bot_handles(config.bot_handles.clone()),
+            ),
+            memory: Arc::new(DynamoSignalMemory::new(
                 clients.dynamodb.clone(),
-                &config.members_table,
+                &config.counters_table,
+                config.thread_memory_days,
+                config.repeat_window_hours,
             )),
+            models: Arc::new(models),
             output: Arc::new(SqsQueue::new(
                 clients.sqs.clone(),
                 &config.normalized_events_queue_url,
@@ -237,12 +277,31 @@ impl Normalize {
                 }
                 Claim::New => {}
             }
-            let user_id = self
+            let member = self
                 .identities
-                .resolve(draft.platform, &draft.actor, now)
+                .resolve(draft.platform, &draft.actor, &draft.identity_hints, now)
                 .await?;
-            let assessment = signal::assess(&draft);
-            let event = CanonicalEvent::assemble(draft, user_id, assessment);
+            let mut draft = draft;
+            draft.actor.is_bot |= member.is_bot;
+            let facts = self.facts(&draft, &member, now).await?;
+            let assessment = signal::assess(&draft, &facts, &self.models);
+            if let (Some(key), Some(classification)) =
+                (opener_thread_key(&draft), &assessment.classification)
+                && signal::band_of(classification.category) == Signal::Medium
+            {
+                self.memory
+                    .remember_thread(&key, classification.category, now)
+                    .await?;
+            }
+            if let Some(moderation) = &assessment.moderation {
+                tracing::info!(
+                    event_id = %draft.event_id,
+                    held = moderation.held,
+                    flags = ?moderation.flags.iter().map(|f| f.kind.as_str()).collect::<Vec<_>>(),
+                    "moderation flagged an event"
+                );
+            }
+            let event = CanonicalEvent::assemble(draft, member.member_id, assessment);
             let body = serde_json::to_string(&event)
                 .map_err(|e| RecordError::Poison(format!("event does not serialize: {e}")))?;
             ready.push(Pending {
@@ -260,11 +319,136 @@ impl Normalize {
         Ok(())
     }
 
+    /// The context the event alone does not give: the thread a reply sits
+    /// in, the member's contributions and age, and how often they posted
+    /// this same text recently.
+    async fn facts(
+        &self,
+        draft: &EventDraft,
+        member: &ResolvedMember,
+        now: time::OffsetDateTime,
+    ) -> Result<signal::Facts, NormalizeError> {
+        let thread_category = match reply_thread_key(draft) {
+            Some(key) => self.memory.thread_category(&key, now).await?,
+            None => None,
+        };
+        let text = moderated_text(draft);
+        let same_text_count = match text_fingerprint(&text) {
+            Some(fingerprint) if !draft.actor.is_bot => {
+                self.memory
+                    .count_repeat(&member.member_id, &fingerprint, &draft.event_id, now)
+                    .await?
+            }
+            _ => 0,
+        };
+        let age = now - member.first_seen_at;
+        Ok(signal::Facts {
+            classify: signal::classify::Context {
+                thread_category,
+                prior_contributions: member.contributions,
+                changed_paths: Vec::new(),
+            },
+            moderation: signal::moderation::Context {
+                member_age_hours: Some(u64::try_from(age.whole_hours()).unwrap_or(0)),
+                same_text_count,
+            },
+        })
+    }
+
     async fn dead_letter(&self, record: &SqsMessage, reason: &str) -> Result<(), NormalizeError> {
         community_aws::sqs::send_dead_letter(self.dead_letters.as_ref(), STAGE, record, reason)
             .await?;
         Ok(())
     }
+}
+
+/// Loads the category weights and moderation lexicon: the shipped ones, or
+/// the deployer's replacements from SSM. A replacement that does not parse
+/// fails the cold start loudly rather than scoring with the wrong model.
+pub async fn load_models(
+    config: &Config,
+    parameters: &dyn community_aws::ports::SecretSource,
+) -> Result<signal::Models, Box<dyn std::error::Error + Send + Sync>> {
+    use secrecy::ExposeSecret;
+    let mut models = signal::Models::shipped()?;
+    if let Some(name) = &config.signal_weights_param {
+        let text = parameters.secret(name).await?;
+        models.weights = signal::classify::Weights::from_json(text.expose_secret())?;
+        tracing::info!(
+            version = models.weights.version,
+            "category weights from SSM"
+        );
+    }
+    if let Some(name) = &config.moderation_lexicon_param {
+        let text = parameters.secret(name).await?;
+        models.lexicon = signal::moderation::Lexicon::from_json(text.expose_secret())?;
+        tracing::info!(
+            version = models.lexicon.version,
+            "moderation lexicon from SSM"
+        );
+    }
+    Ok(models)
+}
+
+fn is_reply(event_type: EventType) -> bool {
+    matches!(
+        event_type,
+        EventType::ReplyPosted | EventType::IssueCommented | EventType::DiscussionCommented
+    )
+}
+
+fn thread_key_of(draft: &EventDraft) -> Option<String> {
+    let thread = draft.source.thread_id.as_deref()?;
+    let container = draft
+        .source
+        .repository
+        .as_deref()
+        .or(draft.source.channel.as_deref())
+        .unwrap_or("");
+    Some(community_aws::memory::thread_key(
+        draft.platform.as_str(),
+        container,
+        thread,
+    ))
+}
+
+/// The thread a reply belongs to.
+fn reply_thread_key(draft: &EventDraft) -> Option<String> {
+    is_reply(draft.event_type)
+        .then(|| thread_key_of(draft))
+        .flatten()
+}
+
+/// The thread an event opens (an issue, a discussion, a top-level message).
+fn opener_thread_key(draft: &EventDraft) -> Option<String> {
+    matches!(
+        draft.event_type,
+        EventType::IssueOpened | EventType::DiscussionOpened | EventType::MessagePosted
+    )
+    .then(|| thread_key_of(draft))
+    .flatten()
+}
+
+/// The text moderation reads: title and body.
+fn moderated_text(draft: &EventDraft) -> String {
+    [
+        draft.content.title.as_deref(),
+        draft.content.excerpt.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n")
+}
+
+/// A short digest of the text as moderation normalizes it, so trivial
+/// variations (case, spacing, leetspeak) count as the same text; none for
+/// texts too short to mean anything ("ok", "+1").
+fn text_fingerprint(text: &str) -> Option<String> {
+    use sha2::Digest;
+    let normalized = signal::moderation::normalize(text);
+    (normalized.chars().filter(|c| c.is_alphanumeric()).count() >= 8)
+        .then(|| hex::encode(&sha2::Sha256::digest(normalized.as_bytes())[..16]))
 }
 
 #[cfg(test)]

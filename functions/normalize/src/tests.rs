@@ -66,12 +66,61 @@ impl IdentityStore for MemoryIdentities {
         &self,
         platform: Platform,
         actor: &Actor,
+        _hints: &canonical_event::IdentityHints,
+        now: OffsetDateTime,
+    ) -> Result<ResolvedMember, AwsError> {
+        Ok(ResolvedMember {
+            member_id: community_aws::members::first_member_id(platform, &actor.platform_user_id),
+            first_seen_at: now - time::Duration::days(400),
+            contributions: 0,
+            is_bot: actor.is_bot,
+        })
+    }
+}
+
+/// Thread categories and repeat counts, in memory (counted by event id, as
+/// the DynamoDB adapter does).
+#[derive(Default)]
+struct MemorySignals {
+    threads: Mutex<HashMap<String, canonical_event::Category>>,
+    repeats: Mutex<HashMap<String, HashSet<EventId>>>,
+}
+
+#[async_trait]
+impl SignalMemory for MemorySignals {
+    async fn thread_category(
+        &self,
+        thread_key: &str,
         _now: OffsetDateTime,
-    ) -> Result<String, AwsError> {
-        Ok(community_aws::members::first_member_id(
-            platform,
-            &actor.platform_user_id,
-        ))
+    ) -> Result<Option<canonical_event::Category>, AwsError> {
+        Ok(self.threads.lock().unwrap().get(thread_key).copied())
+    }
+    async fn remember_thread(
+        &self,
+        thread_key: &str,
+        category: canonical_event::Category,
+        _now: OffsetDateTime,
+    ) -> Result<(), AwsError> {
+        self.threads
+            .lock()
+            .unwrap()
+            .entry(thread_key.to_owned())
+            .or_insert(category);
+        Ok(())
+    }
+    async fn count_repeat(
+        &self,
+        member_id: &str,
+        text_fingerprint: &str,
+        event_id: &EventId,
+        _now: OffsetDateTime,
+    ) -> Result<u32, AwsError> {
+        let mut repeats = self.repeats.lock().unwrap();
+        let ids = repeats
+            .entry(format!("{member_id}#{text_fingerprint}"))
+            .or_default();
+        ids.insert(*event_id);
+        Ok(u32::try_from(ids.len()).unwrap())
     }
 }
 
@@ -121,6 +170,8 @@ fn harness() -> Harness {
         normalize: Normalize {
             ledger: ledger.clone(),
             identities: Arc::new(MemoryIdentities),
+            memory: Arc::new(MemorySignals::default()),
+            models: Arc::new(signal::Models::shipped().unwrap()),
             output: output.clone(),
             dead_letters: dead_letters.clone(),
             clock: Arc::new(|| time::macros::datetime!(2026-11-23 12:00 UTC)),
@@ -389,4 +440,101 @@ async fn when_the_dead_letter_queue_is_down_the_poison_record_is_retried() {
         .await
         .unwrap();
     assert_eq!(failures(&response), ["a"]);
+}
+
+fn comment(n: u64, comment_id: u64, login: &str, body: &str) -> String {
+    format!(
+        r#"{{"action":"created","issue":{{"number":{n},"title":"Roadmap {n}","html_url":"https://github.com/o/r/issues/{n}","labels":[],"user":{{"login":"someone","id":99}}}},"comment":{{"id":{comment_id},"body":"{body}","html_url":"https://github.com/o/r/issues/{n}#issuecomment-{comment_id}","user":{{"login":"{login}","id":{comment_id}}},"created_at":"2026-11-21T10:00:00Z"}},"repository":{{"full_name":"o/r"}},"sender":{{"login":"{login}","id":{comment_id}}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_reply_in_a_bug_thread_is_read_as_part_of_the_report_but_not_elsewhere() {
+    let h = harness();
+    let text = "same here on 2.3 and linux";
+    h.normalize
+        .handle(batch(vec![
+            record("a", envelope("d1", "issues", &issue(7, "alice"))),
+            record(
+                "b",
+                envelope("d2", "issue_comment", &comment(7, 70, "bob", text)),
+            ),
+            // The same words in a thread nobody opened as a report.
+            record(
+                "c",
+                envelope("d3", "issue_comment", &comment(8, 80, "bob", text)),
+            ),
+        ]))
+        .await
+        .unwrap();
+    let events = emitted(&h);
+    let category = |e: &CanonicalEvent| e.classification.as_ref().unwrap().category;
+    assert_eq!(category(&events[0]), canonical_event::Category::BugReport);
+    assert_eq!(category(&events[1]), canonical_event::Category::BugReport);
+    assert!(
+        events[1]
+            .reasons
+            .iter()
+            .any(|r| r.rule.starts_with("thread")),
+        "{:?}",
+        events[1].reasons
+    );
+    assert_ne!(category(&events[2]), canonical_event::Category::BugReport);
+}
+
+#[tokio::test]
+async fn spam_is_held_for_review_with_its_flags_and_release_target() {
+    let h = harness();
+    let spam = "FREE CRYPTO airdrop, claim your tokens: https://bit.ly/x https://t.co/y";
+    h.normalize
+        .handle(batch(vec![record(
+            "a",
+            envelope("d1", "issue_comment", &comment(9, 90, "mallory", spam)),
+        )]))
+        .await
+        .unwrap();
+    let event = emitted(&h).remove(0);
+    assert_eq!(event.routing_target, canonical_event::RoutingTarget::Review);
+    let moderation = event.moderation.unwrap();
+    assert!(moderation.held);
+    assert!(
+        moderation
+            .flags
+            .iter()
+            .any(|f| f.kind == canonical_event::FlagKind::Spam)
+    );
+    assert_eq!(moderation.lexicon_version, "moderation@1");
+}
+
+#[tokio::test]
+async fn the_deployer_s_weights_replace_the_shipped_ones() {
+    struct Parameters;
+    #[async_trait]
+    impl community_aws::ports::SecretSource for Parameters {
+        async fn secret(&self, name: &str) -> Result<secrecy::SecretString, AwsError> {
+            let text = signal::classify::DEFAULT_WEIGHTS
+                .replace("\"categories@1\"", "\"categories@1-tuned\"");
+            assert_eq!(name, "/community/weights");
+            Ok(secrecy::SecretString::from(text))
+        }
+    }
+    let env: HashMap<String, String> = [
+        ("NORMALIZED_EVENTS_QUEUE_URL", "q"),
+        ("RAW_EVENTS_DLQ_URL", "d"),
+        ("MEMBERS_TABLE", "m"),
+        ("LEDGER_TABLE", "l"),
+        ("COUNTERS_TABLE", "c"),
+        ("SIGNAL_WEIGHTS_PARAM", "/community/weights"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let mut config = Config::from_lookup(&env).unwrap();
+    let models = load_models(&config, &Parameters).await.unwrap();
+    assert_eq!(models.weights.version, "categories@1-tuned");
+    assert_eq!(models.lexicon.version, "moderation@1");
+
+    config.signal_weights_param = None;
+    let models = load_models(&config, &Parameters).await.unwrap();
+    assert_eq!(models.weights.version, "categories@1");
 }

@@ -373,6 +373,8 @@ mod tests {
             secs in 1_500_000_000i64..2_500_000_000,
             nanos in 0u32..1_000_000_000,
             repository in proptest::option::of(text()),
+            category in proptest::option::of(proptest::sample::select(canonical_event::Category::ALL.to_vec())),
+            held in proptest::option::of(any::<bool>()),
         ) -> CanonicalEvent {
             let timestamp = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
             CanonicalEvent {
@@ -395,8 +397,23 @@ mod tests {
                     index_in_delivery: 0,
                     platform_event: "issues.opened".into(),
                     adapter: "github@1".into(),
-                    scoring: "rules@1".into(),
+                    scoring: "categories@1".into(),
                 },
+                classification: category.map(|category| canonical_event::Classification {
+                    category,
+                    score,
+                    weights_version: "categories@1".into(),
+                }),
+                moderation: held.map(|held| canonical_event::Moderation {
+                    held,
+                    flags: vec![canonical_event::ModerationFlag {
+                        kind: canonical_event::FlagKind::Spam,
+                        score,
+                        reasons: vec![Reason { rule: "spam:phrase".into(), weight: score, detail: "a known spam phrase".into() }],
+                    }],
+                    release_target: routing,
+                    lexicon_version: "moderation@1".into(),
+                }),
             }
         }
     }

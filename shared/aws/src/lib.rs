@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod ledger;
 pub mod members;
+pub mod memory;
 pub mod outbox;
 pub mod ports;
 pub mod secrets;
@@ -85,6 +86,18 @@ pub async fn get_live_item(
         .await
         .map_err(|e| AwsError::from_sdk("GetItem", e))?;
     Ok(output.item.filter(|item| !is_expired(item, now)))
+}
+
+/// Whether a single-item write failed its condition expression (as opposed
+/// to failing for any other reason).
+pub fn is_conditional_failure<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ConditionalCheckFailedException")
 }
 
 /// Every item of a small table (the CLI's listings), optionally only those

@@ -10,11 +10,11 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
-use canonical_event::{Actor, Platform, rfc3339_utc};
+use canonical_event::{Actor, IdentityHints, Platform, rfc3339_utc};
 use time::OffsetDateTime;
 
 use crate::AwsError;
-use crate::ports::IdentityStore;
+use crate::ports::{IdentityStore, ResolvedMember};
 
 pub fn identity_key(platform: Platform, platform_user_id: &str) -> String {
     format!("IDENTITY#{platform}#{platform_user_id}")
@@ -39,6 +39,8 @@ pub fn first_member_id(platform: Platform, platform_user_id: &str) -> String {
 pub struct DynamoMembers {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Handles the deployer marks as bots (lowercase).
+    bot_handles: Vec<String>,
 }
 
 impl DynamoMembers {
@@ -46,7 +48,22 @@ impl DynamoMembers {
         DynamoMembers {
             client,
             table: table.into(),
+            bot_handles: Vec::new(),
         }
+    }
+
+    /// Marks these handles (any platform, case-insensitive) as bots.
+    pub fn with_bot_handles(mut self, handles: Vec<String>) -> DynamoMembers {
+        self.bot_handles = handles
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect();
+        self
+    }
+
+    fn configured_bot(&self, actor: &Actor) -> bool {
+        let handle = actor.handle.to_ascii_lowercase();
+        handle.ends_with("[bot]") || self.bot_handles.contains(&handle)
     }
 
     async fn lookup(&self, key: &str, now: OffsetDateTime) -> Result<Option<String>, AwsError> {
@@ -72,6 +89,55 @@ fn s(v: impl Into<String>) -> AttributeValue {
 #[async_trait]
 impl IdentityStore for DynamoMembers {
     async fn resolve(
+        &self,
+        platform: Platform,
+        actor: &Actor,
+        _hints: &IdentityHints,
+        now: OffsetDateTime,
+    ) -> Result<ResolvedMember, AwsError> {
+        let member_id = self.member_of(platform, actor, now).await?;
+        self.facts(&member_id, actor.is_bot || self.configured_bot(actor), now)
+            .await
+    }
+}
+
+impl DynamoMembers {
+    /// What scoring needs to know about a member (read after resolution).
+    async fn facts(
+        &self,
+        member_id: &str,
+        actor_is_bot: bool,
+        now: OffsetDateTime,
+    ) -> Result<ResolvedMember, AwsError> {
+        let item =
+            crate::get_live_item(&self.client, &self.table, "pk", &member_key(member_id), now)
+                .await?
+                .unwrap_or_default();
+        let first_seen_at = item
+            .get("firstSeenAt")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|t| {
+                OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+            })
+            .unwrap_or(now);
+        Ok(ResolvedMember {
+            member_id: member_id.to_owned(),
+            first_seen_at,
+            contributions: item
+                .get("contributions")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            is_bot: actor_is_bot
+                || item
+                    .get("isBot")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied()
+                    .unwrap_or(false),
+        })
+    }
+
+    async fn member_of(
         &self,
         platform: Platform,
         actor: &Actor,

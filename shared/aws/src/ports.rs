@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use canonical_event::{Actor, CanonicalEvent, EventId, Platform};
+use canonical_event::{Actor, CanonicalEvent, Category, EventId, IdentityHints, Platform};
 use secrecy::SecretString;
 use time::OffsetDateTime;
 
@@ -65,15 +65,59 @@ pub trait EventLedger: Send + Sync {
     ) -> Result<bool, AwsError>;
 }
 
+/// The member behind an actor, and what scoring needs to know about them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResolvedMember {
+    pub member_id: String,
+    /// When any of the member's identities was first seen.
+    pub first_seen_at: OffsetDateTime,
+    /// Contributions recorded on the member so far.
+    pub contributions: u32,
+    /// A bot by the platform's flag or the deployer's list: excluded from
+    /// community metrics.
+    pub is_bot: bool,
+}
+
 #[async_trait]
 pub trait IdentityStore: Send + Sync {
-    /// The member id of (platform, actor.platformUserId), creating the member on first sight.
+    /// The member of (platform, actor.platformUserId), creating the member on
+    /// first sight and applying the link rules to the hints (a certain match
+    /// merges, an uncertain one becomes a suggestion).
     async fn resolve(
         &self,
         platform: Platform,
         actor: &Actor,
+        hints: &IdentityHints,
         now: OffsetDateTime,
-    ) -> Result<String, AwsError>;
+    ) -> Result<ResolvedMember, AwsError>;
+}
+
+/// What normalize remembers between events to score them in context.
+#[async_trait]
+pub trait SignalMemory: Send + Sync {
+    /// The category of the thread `thread_key` opened with, if remembered.
+    async fn thread_category(
+        &self,
+        thread_key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Category>, AwsError>;
+    /// Remembers the category a thread opened with (first one wins).
+    async fn remember_thread(
+        &self,
+        thread_key: &str,
+        category: Category,
+        now: OffsetDateTime,
+    ) -> Result<(), AwsError>;
+    /// Counts `event_id` among this member's posts of the same text inside
+    /// the window, and returns how many distinct events that is. Counting by
+    /// event id makes a redelivery count once.
+    async fn count_repeat(
+        &self,
+        member_id: &str,
+        text_fingerprint: &str,
+        event_id: &EventId,
+        now: OffsetDateTime,
+    ) -> Result<u32, AwsError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

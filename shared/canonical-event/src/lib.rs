@@ -96,10 +96,14 @@ pub enum EventType {
     RepoStarred,
     RepoForked,
     Sponsorship,
+    /// Derived by route: a member's first contribution ever.
+    FirstContribution,
+    /// Derived by route: a member moved to another lifecycle stage.
+    StageChanged,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 22] = [
         EventType::MemberJoined,
         EventType::MessagePosted,
         EventType::ReplyPosted,
@@ -120,6 +124,8 @@ impl EventType {
         EventType::RepoStarred,
         EventType::RepoForked,
         EventType::Sponsorship,
+        EventType::FirstContribution,
+        EventType::StageChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -144,7 +150,15 @@ impl EventType {
             EventType::RepoStarred => "repo_starred",
             EventType::RepoForked => "repo_forked",
             EventType::Sponsorship => "sponsorship",
+            EventType::FirstContribution => "first_contribution",
+            EventType::StageChanged => "stage_changed",
         }
+    }
+
+    /// Types the pipeline derives itself (contributor lifecycle); no
+    /// platform or relay may deliver them.
+    pub fn is_derived(self) -> bool {
+        matches!(self, EventType::FirstContribution | EventType::StageChanged)
     }
 }
 
@@ -228,6 +242,113 @@ impl Signal {
             Signal::High => "high",
         }
     }
+}
+
+/// The kind of community signal an event carries: the category model's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    BugReport,
+    FeatureRequest,
+    /// A question or support request.
+    Question,
+    /// Code or docs: a pull request, a commit, an accepted answer.
+    Contribution,
+    Appreciation,
+    Chat,
+    Noise,
+}
+
+impl Category {
+    /// Also the tie-break order: the more actionable category wins a tie.
+    pub const ALL: [Category; 7] = [
+        Category::BugReport,
+        Category::FeatureRequest,
+        Category::Question,
+        Category::Contribution,
+        Category::Appreciation,
+        Category::Chat,
+        Category::Noise,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::BugReport => "bug_report",
+            Category::FeatureRequest => "feature_request",
+            Category::Question => "question",
+            Category::Contribution => "contribution",
+            Category::Appreciation => "appreciation",
+            Category::Chat => "chat",
+            Category::Noise => "noise",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Category {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The category model's verdict; its cues are among the event's `reasons`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Classification {
+    pub category: Category,
+    /// The winning category's evidence, 0.0 ..= 1.0.
+    #[cfg_attr(feature = "json-schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub score: f64,
+    /// The weights file that produced it, e.g. `categories@1`.
+    pub weights_version: String,
+}
+
+/// What moderation found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum FlagKind {
+    Spam,
+    Toxicity,
+}
+
+impl FlagKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagKind::Spam => "spam",
+            FlagKind::Toxicity => "toxicity",
+        }
+    }
+}
+
+/// One moderation scorer's finding, with its reasons.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModerationFlag {
+    pub kind: FlagKind,
+    #[cfg_attr(feature = "json-schema", schemars(range(min = 0.0, max = 1.0)))]
+    pub score: f64,
+    pub reasons: Vec<Reason>,
+}
+
+/// Moderation's verdict. A held event is routed to `review` and waits for a
+/// human; nothing is ever deleted automatically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Moderation {
+    pub held: bool,
+    pub flags: Vec<ModerationFlag>,
+    /// Where the event goes if a reviewer approves it.
+    pub release_target: RoutingTarget,
+    /// The lexicon that produced it, e.g. `moderation@1`.
+    pub lexicon_version: String,
 }
 
 /// Where route sends the event.
@@ -327,6 +448,12 @@ pub struct CanonicalEvent {
     pub reasons: Vec<Reason>,
     pub routing_target: RoutingTarget,
     pub provenance: Provenance,
+    /// The category model's verdict (absent on events scored before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Classification>,
+    /// Moderation's verdict, when a scorer found something.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moderation: Option<Moderation>,
 }
 
 /// Why a JSON document is not a valid canonical event.
@@ -346,8 +473,17 @@ impl CanonicalEvent {
         if self.schema_version != SCHEMA_VERSION {
             return Err(DecodeError::UnsupportedVersion(self.schema_version));
         }
-        if !(0.0..=1.0).contains(&self.signal_score) {
-            return Err(DecodeError::ScoreOutOfRange(self.signal_score));
+        let scores = std::iter::once(self.signal_score)
+            .chain(self.classification.iter().map(|c| c.score))
+            .chain(
+                self.moderation
+                    .iter()
+                    .flat_map(|m| m.flags.iter().map(|f| f.score)),
+            );
+        for score in scores {
+            if !(0.0..=1.0).contains(&score) {
+                return Err(DecodeError::ScoreOutOfRange(score));
+            }
         }
         Ok(())
     }
@@ -407,6 +543,32 @@ pub struct EventDraft {
     pub index_in_delivery: u32,
     pub platform_event: String,
     pub adapter: String,
+    /// What the payload says about who the actor is elsewhere; used for
+    /// identity resolution and never stored on the event.
+    #[serde(default, skip_serializing_if = "IdentityHints::is_empty")]
+    pub identity_hints: IdentityHints,
+}
+
+/// Identity facts a payload carries (emails, profile fields), used to link a
+/// member's identities across platforms. Personal data: not part of the
+/// canonical event, never logged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityHints {
+    /// Emails the platform says it verified (Slack profile, Git commit author
+    /// matching the pusher), as given.
+    #[serde(default)]
+    pub verified_emails: Vec<String>,
+    /// Free-text profile fields (Slack custom fields, Discourse user fields),
+    /// searched for a GitHub handle.
+    #[serde(default)]
+    pub profile_fields: Vec<String>,
+}
+
+impl IdentityHints {
+    pub fn is_empty(&self) -> bool {
+        self.verified_emails.is_empty() && self.profile_fields.is_empty()
+    }
 }
 
 /// The scoring model's verdict on a draft.
@@ -416,8 +578,10 @@ pub struct Assessment {
     pub signal: Signal,
     pub reasons: Vec<Reason>,
     pub routing_target: RoutingTarget,
-    /// Version of the rules that produced it, e.g. `rules@1`.
+    /// Version of the rules that produced it, e.g. `categories@1`.
     pub scoring: String,
+    pub classification: Option<Classification>,
+    pub moderation: Option<Moderation>,
 }
 
 impl CanonicalEvent {
@@ -445,6 +609,8 @@ impl CanonicalEvent {
                 adapter: draft.adapter,
                 scoring: assessment.scoring,
             },
+            classification: assessment.classification,
+            moderation: assessment.moderation,
         }
     }
 }

@@ -55,7 +55,17 @@ fn schema_properties_are_the_serialized_fields() {
         .iter()
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(required, present, "every top-level field is required");
+    // Every top-level field is required except the verdicts added after v1
+    // shipped, which events stored before them lack.
+    let optional: std::collections::BTreeSet<String> = ["classification", "moderation"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        required,
+        present.difference(&optional).cloned().collect(),
+        "every other top-level field is required"
+    );
     // Enum values in the schema are exactly the serialized names.
     let types: Vec<String> = EventType::ALL
         .iter()
@@ -118,8 +128,27 @@ fn sample_event() -> CanonicalEvent {
             index_in_delivery: 0,
             platform_event: "issues.opened".into(),
             adapter: "github@1".into(),
-            scoring: "rules@1".into(),
+            scoring: "categories@1".into(),
         },
+        classification: Some(Classification {
+            category: Category::BugReport,
+            score: 0.8,
+            weights_version: "categories@1".into(),
+        }),
+        moderation: Some(Moderation {
+            held: false,
+            flags: vec![ModerationFlag {
+                kind: FlagKind::Toxicity,
+                score: 0.3,
+                reasons: vec![Reason {
+                    rule: "toxicity:mild".into(),
+                    weight: 0.3,
+                    detail: "mild language".into(),
+                }],
+            }],
+            release_target: RoutingTarget::ProductBacklog,
+            lexicon_version: "moderation@1".into(),
+        }),
     }
 }
 
@@ -142,6 +171,8 @@ prop_compose! {
         labels in proptest::collection::vec(arb_text(), 0..3),
         score in 0.0f64..=1.0,
         secs in 0i64..4_000_000_000,
+        category in proptest::option::of(proptest::sample::select(Category::ALL.to_vec())),
+        held in proptest::option::of(any::<bool>()),
     ) -> CanonicalEvent {
         let mut e = sample_event();
         e.event_id = EventId::derive(platform, &delivery, index).unwrap();
@@ -156,6 +187,19 @@ prop_compose! {
         e.content.labels = labels;
         e.signal_score = score;
         e.timestamp = time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
+        e.classification = category.map(|category| Classification {
+            category,
+            score,
+            weights_version: "categories@1".into(),
+        });
+        match held {
+            Some(held) => {
+                if let Some(m) = e.moderation.as_mut() {
+                    m.held = held;
+                }
+            }
+            None => e.moderation = None,
+        }
         e
     }
 }
@@ -194,4 +238,23 @@ fn unknown_fields_and_versions_are_rejected() {
         event.validate(),
         Err(DecodeError::ScoreOutOfRange(_))
     ));
+    let mut event = sample_event();
+    event.moderation.as_mut().unwrap().flags[0].score = -0.1;
+    assert!(matches!(
+        event.validate(),
+        Err(DecodeError::ScoreOutOfRange(_))
+    ));
+}
+
+#[test]
+fn events_scored_before_classification_still_read() {
+    let mut value = serde_json::to_value(sample_event()).unwrap();
+    let object = value.as_object_mut().unwrap();
+    object.remove("classification");
+    object.remove("moderation");
+    let event: CanonicalEvent = serde_json::from_value(value).unwrap();
+    assert_eq!(event.classification, None);
+    assert_eq!(event.moderation, None);
+    let text = serde_json::to_string(&event).unwrap();
+    assert!(!text.contains("classification") && !text.contains("moderation"));
 }

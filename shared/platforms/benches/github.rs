@@ -124,6 +124,9 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("github_corpus_normalize");
     group.throughput(Throughput::Elements(messages.len() as u64));
+    // Score + moderation as normalize runs them (context facts are lookups, not CPU).
+    let models = signal::Models::shipped().unwrap();
+    let facts = signal::Facts::default();
     group.bench_function("normalize_decode_adapt_score", |b| {
         b.iter(|| {
             for m in &messages {
@@ -131,7 +134,7 @@ fn benches(c: &mut Criterion) {
                 if let Ok(platforms::Adapted::Events(drafts)) = platforms::github::adapt(&envelope)
                 {
                     for draft in &drafts {
-                        black_box(signal::assess(draft));
+                        black_box(signal::assess(draft, &facts, &models));
                     }
                 }
             }

@@ -271,13 +271,16 @@ fn benches(c: &mut Criterion) {
 
         let mut group = c.benchmark_group(format!("{platform}_normalize"));
         group.throughput(Throughput::Elements(messages.len().max(1) as u64));
+        // Score + moderation as normalize runs them (context facts are lookups, not CPU).
+        let models = signal::Models::shipped().unwrap();
+        let facts = signal::Facts::default();
         group.bench_function("normalize_decode_adapt_score", |b| {
             b.iter(|| {
                 for m in &messages {
                     let envelope = platforms::Envelope::decode(black_box(m)).unwrap();
                     if let Ok(platforms::Adapted::Events(drafts)) = platforms::adapt(&envelope) {
                         for draft in &drafts {
-                            black_box(signal::assess(draft));
+                            black_box(signal::assess(draft, &facts, &models));
                         }
                     }
                 }

@@ -48,6 +48,7 @@ pub(crate) fn build(
         index_in_delivery: 0,
         platform_event: platform_event.to_owned(),
         adapter: adapter.to_owned(),
+        identity_hints: Default::default(),
     })
 }
 

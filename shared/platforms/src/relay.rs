@@ -339,10 +339,13 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         );
     }
     let name = format!("{}.{}", relay.source, relay.kind);
-    let event_type = EventType::parse(&relay.kind).ok_or_else(|| AdaptError::MissingField {
-        event: name.clone(),
-        field: "type (a canonical event type)",
-    })?;
+    // Lifecycle events are the pipeline's own conclusions; a relay cannot assert them.
+    let event_type = EventType::parse(&relay.kind)
+        .filter(|t| !t.is_derived())
+        .ok_or_else(|| AdaptError::MissingField {
+            event: name.clone(),
+            field: "type (a canonical event type)",
+        })?;
     let event: GenericEvent =
         serde_json::from_str(relay.data.get()).map_err(|e| draft::malformed(&name, &e))?;
     let parts = Parts {

@@ -16,46 +16,7 @@ use serde::Deserialize;
 /// The weights shipped with the function.
 pub const DEFAULT_WEIGHTS: &str = include_str!("../weights/categories@1.json");
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    BugReport,
-    FeatureRequest,
-    Question,
-    Contribution,
-    Appreciation,
-    Chat,
-    Noise,
-}
-
-impl Category {
-    /// Also the tie-break order: the more actionable category wins a tie.
-    pub const ALL: [Category; 7] = [
-        Category::BugReport,
-        Category::FeatureRequest,
-        Category::Question,
-        Category::Contribution,
-        Category::Appreciation,
-        Category::Chat,
-        Category::Noise,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::BugReport => "bug_report",
-            Category::FeatureRequest => "feature_request",
-            Category::Question => "question",
-            Category::Contribution => "contribution",
-            Category::Appreciation => "appreciation",
-            Category::Chat => "chat",
-            Category::Noise => "noise",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Category> {
-        Category::ALL.into_iter().find(|c| c.as_str() == name)
-    }
-}
+pub use canonical_event::Category;
 
 /// What the event alone does not say.
 #[derive(Debug, Clone, Default)]

@@ -33,6 +33,7 @@ fn draft(
         index_in_delivery: 0,
         platform_event: "x".into(),
         adapter: "test".into(),
+        identity_hints: Default::default(),
     }
 }
 

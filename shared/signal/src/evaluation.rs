@@ -109,6 +109,7 @@ pub fn draft_of(example: &Example) -> Result<(EventDraft, Context), EvalError> {
         index_in_delivery: 0,
         platform_event: example.event_type.clone(),
         adapter: "eval".into(),
+        identity_hints: Default::default(),
     };
     let context = Context {
         thread_category: example.thread_category.as_deref().and_then(Category::parse),

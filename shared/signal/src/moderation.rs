@@ -117,20 +117,7 @@ pub struct Context {
     pub same_text_count: u32,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlagKind {
-    Spam,
-    Toxicity,
-}
-
-impl FlagKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FlagKind::Spam => "spam",
-            FlagKind::Toxicity => "toxicity",
-        }
-    }
-}
+pub use canonical_event::FlagKind;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flag {

@@ -734,10 +734,11 @@ pub fn generate(
 
     // route: the normalized events those records become.
     let mut normalized_records = Vec::new();
+    let models = signal::Models::shipped().map_err(|e| FixtureError::Invalid(e.to_string()))?;
     for (index, draft) in drafts.into_iter().enumerate() {
         let user_id =
             community_aws::members::first_member_id(draft.platform, &draft.actor.platform_user_id);
-        let assessment = signal::assess(&draft);
+        let assessment = signal::assess(&draft, &signal::Facts::default(), &models);
         let event = canonical_event::CanonicalEvent::assemble(draft, user_id, assessment);
         let body =
             serde_json::to_string(&event).map_err(|e| FixtureError::Invalid(e.to_string()))?;

@@ -30,6 +30,8 @@ pub enum StackError {
     },
     #[error("ingest cold start: {0}")]
     Ingest(#[from] ingest::InitError),
+    #[error("normalize cold start: {0}")]
+    Normalize(String),
     #[error("alert cold start: {0}")]
     Alert(#[from] alert::AlertError),
     #[error("pipeline did not settle within {0:?}")]
@@ -122,8 +124,12 @@ impl Stack {
         let alert_config = config(ALERT, &provisioned, |e| alert::Config::from_lookup(e))?;
 
         let ingest = ingest::Ingest::from_clients(ingest_config, &clients, clock.clone()).await?;
+        let parameters = community_aws::ssm::SsmSecrets::new(clients.ssm.clone());
+        let models = normalize::load_models(&normalize_config, &parameters)
+            .await
+            .map_err(|e| StackError::Normalize(e.to_string()))?;
         let normalize =
-            normalize::Normalize::from_clients(&normalize_config, &clients, clock.clone());
+            normalize::Normalize::from_clients(&normalize_config, &clients, models, clock.clone());
         let route = route::Route::from_clients(&route_config, &clients, clock.clone());
         let alert = alert::Alert::from_clients(&alert_config, &clients, clock).await?;
 

@@ -555,11 +555,12 @@ async fn concurrent_first_sightings_agree_on_one_member() {
         is_bot: false,
     };
     let now = OffsetDateTime::now_utc();
+    let hints = canonical_event::IdentityHints::default();
     use community_aws::ports::IdentityStore;
     let (a, b, c) = tokio::join!(
-        store.resolve(Platform::Github, &actor, now),
-        store.resolve(Platform::Github, &actor, now),
-        store.resolve(Platform::Github, &actor, now)
+        store.resolve(Platform::Github, &actor, &hints, now),
+        store.resolve(Platform::Github, &actor, &hints, now),
+        store.resolve(Platform::Github, &actor, &hints, now)
     );
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     assert_eq!(a, b);

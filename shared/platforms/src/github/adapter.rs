@@ -362,7 +362,9 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         | EventType::ReactionAdded
         | EventType::MessageEdited
         | EventType::MessageDeleted
-        | EventType::CommandInvoked => {
+        | EventType::CommandInvoked
+        | EventType::FirstContribution
+        | EventType::StageChanged => {
             return Ok(Adapted::Dropped {
                 rule: DROP_UNSUPPORTED_EVENT,
                 name,
@@ -429,6 +431,7 @@ impl Ctx<'_, '_> {
             index_in_delivery: 0,
             platform_event: self.name.to_owned(),
             adapter: ADAPTER_VERSION.to_owned(),
+            identity_hints: Default::default(),
         })
     }
 }

@@ -129,6 +129,12 @@ struct BotProfile {
 
 #[derive(Deserialize)]
 struct Profile {
+    /// Present with the `users:read.email` scope; Slack confirms it at sign-up.
+    #[serde(default)]
+    email: Option<String>,
+    /// Custom profile fields: `{ "Xf01": { "value": "github.com/ada", "alt": "" } }`.
+    #[serde(default)]
+    fields: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     display_name: Option<String>,
     #[serde(default)]
@@ -218,14 +224,52 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             });
         }
     };
-    draft::one_or_dropped(
+    let mut adapted = draft::one_or_dropped(
         Platform::Slack,
         envelope,
         name,
         ADAPTER_VERSION,
         parts,
         DROP_NO_ACTOR,
-    )
+    )?;
+    if event.kind == "team_join"
+        && let Adapted::Events(drafts) = &mut adapted
+    {
+        let hints = team_join_hints(&event);
+        for draft in drafts {
+            draft.identity_hints = hints.clone();
+        }
+    }
+    Ok(adapted)
+}
+
+/// The profile facts of a joining member that can link them to other
+/// platforms: the email Slack holds for them and their custom fields' values.
+fn team_join_hints(event: &Event) -> canonical_event::IdentityHints {
+    let profile = event
+        .user
+        .clone()
+        .and_then(|user| serde_json::from_value::<UserObject>(user).ok())
+        .and_then(|user| user.profile);
+    let Some(profile) = profile else {
+        return canonical_event::IdentityHints::default();
+    };
+    let profile_fields = profile
+        .fields
+        .iter()
+        .flat_map(|fields| fields.values())
+        .filter_map(|field| field.get("value").and_then(|v| v.as_str()))
+        .filter(|value| !value.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    canonical_event::IdentityHints {
+        verified_emails: profile
+            .email
+            .into_iter()
+            .filter(|e| !e.trim().is_empty())
+            .collect(),
+        profile_fields,
+    }
 }
 
 fn adapt_slash_command(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
