@@ -332,7 +332,7 @@ impl Normalize {
             Some(key) => self.memory.thread_category(&key, now).await?,
             None => None,
         };
-        let text = moderated_text(draft);
+        let text = signal::moderated_text(draft);
         let same_text_count = match text_fingerprint(&text) {
             Some(fingerprint) if !draft.actor.is_bot => {
                 self.memory
@@ -427,18 +427,6 @@ fn opener_thread_key(draft: &EventDraft) -> Option<String> {
     )
     .then(|| thread_key_of(draft))
     .flatten()
-}
-
-/// The text moderation reads: title and body.
-fn moderated_text(draft: &EventDraft) -> String {
-    [
-        draft.content.title.as_deref(),
-        draft.content.excerpt.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join("\n")
 }
 
 /// A short digest of the text as moderation normalizes it, so trivial

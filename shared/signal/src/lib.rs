@@ -107,15 +107,7 @@ pub fn assess(draft: &EventDraft, facts: &Facts, models: &Models) -> Assessment 
     let score = (score * 1000.0).round() / 1000.0;
     let release_target = target_of(signal);
 
-    let text = [
-        draft.content.title.as_deref(),
-        draft.content.excerpt.as_deref(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect::<Vec<_>>()
-    .join("\n");
-    let verdict = moderation::moderate(&text, &facts.moderation, &models.lexicon);
+    let verdict = moderation::moderate(&moderated_text(draft), &facts.moderation, &models.lexicon);
     let moderation = (!verdict.flags.is_empty()).then(|| Moderation {
         held: verdict.hold,
         flags: verdict
@@ -157,6 +149,18 @@ pub fn assess(draft: &EventDraft, facts: &Facts, models: &Models) -> Assessment 
         classification: Some(record(&classification)),
         moderation,
     }
+}
+
+/// The text moderation reads: the title and the body.
+pub fn moderated_text(draft: &EventDraft) -> String {
+    [
+        draft.content.title.as_deref(),
+        draft.content.excerpt.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join("\n")
 }
 
 fn record(classification: &classify::Classification) -> Classification {
