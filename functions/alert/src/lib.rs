@@ -130,33 +130,14 @@ impl Alert {
         clients: &community_aws::Clients,
         clock: Clock,
     ) -> Result<Alert, AlertError> {
-        use community_aws::ports::SecretSource;
-        let (notifier, posts): (Arc<dyn Notifier>, bool) = match &config.slack_webhook_url_param {
-            Some(param) => {
-                let url = community_aws::ssm::SsmSecrets::new(clients.ssm.clone())
-                    .secret(param)
-                    .await
-                    .map_err(|source| AlertError::Secret {
-                        param: param.clone(),
-                        source,
-                    })?;
-                let http = reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .build()
-                    .map_err(|e| {
-                        AlertError::Notify(AwsError::permanent(
-                            "HttpClient",
-                            "Build",
-                            e.to_string(),
-                        ))
-                    })?;
-                (
-                    Arc::new(community_aws::slack::SlackWebhook::new(http, url)),
-                    true,
-                )
-            }
-            None => (Arc::new(community_aws::slack::LogNotifier), false),
-        };
+        let param = config.slack_webhook_url_param.as_deref();
+        let notifier = community_aws::slack::notifier_from_ssm(&clients.ssm, param)
+            .await
+            .map_err(|source| AlertError::Secret {
+                param: param.unwrap_or_default().to_owned(),
+                source,
+            })?;
+        let posts = param.is_some();
         Ok(Alert {
             counters: Arc::new(community_aws::counters::DynamoCounters::new(
                 clients.dynamodb.clone(),

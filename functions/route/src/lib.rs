@@ -4,18 +4,29 @@
 //! store → count → act, in one DynamoDB transaction per event, guarded by the
 //! event id: a redelivered event changes nothing (exactly once per eventId).
 //! product-backlog → a ticket request in the outbox (real trackers come
-//! later); recognition → contribution counters on the member; analytics →
-//! stored and counted only. Moderation (the `review` target) comes later.
+//! later); recognition → contribution counters on the member; review → a
+//! pending item in the review queue, and a reviewer is told (Slack);
+//! analytics → stored and counted only.
+//!
+//! Then the member's lifecycle: their activity (counted in the same
+//! transaction) is re-evaluated, and a first contribution or a stage change
+//! becomes an event of its own, recorded through the same store with a
+//! deterministic id, so a retry never records it twice.
 
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use canonical_event::CanonicalEvent;
+use canonical_event::RoutingTarget;
 use community_aws::RecordError;
-use community_aws::ports::{EventStore, MessageQueue, Recorded};
+use community_aws::ports::{
+    EventStore, LifecycleStore, MemberActivity, MessageQueue, Notifier, Recorded, ReviewQueue,
+    StageUpdate,
+};
 use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
 use lambda_kit::fifo::{self, BatchError};
+use signal::lifecycle::{Activity, LifecycleConfig, Stage};
 
 pub const STAGE: &str = "route";
 
@@ -25,8 +36,14 @@ pub struct Config {
     pub counters_table: String,
     pub outbox_table: String,
     pub members_table: String,
+    pub reviews_table: String,
     pub normalized_events_dlq_url: String,
     pub hot_retention_days: u32,
+    /// SSM SecureString with the Slack incoming-webhook URL reviewers watch;
+    /// none = held events are only logged (and listed by communityctl).
+    pub review_slack_webhook_param: Option<String>,
+    /// SSM parameter with replacement lifecycle thresholds (JSON).
+    pub lifecycle_config_param: Option<String>,
 }
 
 impl Config {
@@ -40,6 +57,9 @@ impl Config {
             counters_table: config::required(source, "COUNTERS_TABLE")?,
             outbox_table: config::required(source, "OUTBOX_TABLE")?,
             members_table: config::required(source, "MEMBERS_TABLE")?,
+            reviews_table: config::required(source, "REVIEWS_TABLE")?,
+            review_slack_webhook_param: config::optional(source, "REVIEW_SLACK_WEBHOOK_PARAM"),
+            lifecycle_config_param: config::optional(source, "LIFECYCLE_CONFIG_PARAM"),
             normalized_events_dlq_url: config::required(source, "NORMALIZED_EVENTS_DLQ_URL")?,
             hot_retention_days: config::number(source, "HOT_RETENTION_DAYS", 90, 14..=3650)?,
         })
@@ -53,7 +73,19 @@ pub type RouteError = community_aws::RecordError;
 pub struct Route {
     pub store: Arc<dyn EventStore>,
     pub dead_letters: Arc<dyn MessageQueue>,
+    pub reviews: Arc<dyn ReviewQueue>,
+    pub reviewer: Arc<dyn Notifier>,
+    pub lifecycle: Arc<dyn LifecycleStore>,
+    pub lifecycle_config: Arc<LifecycleConfig>,
     pub clock: Clock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("reviewer webhook: {0}")]
+    Reviewer(#[source] community_aws::AwsError),
+    #[error("lifecycle configuration: {0}")]
+    Lifecycle(String),
 }
 
 impl std::fmt::Debug for Route {
@@ -77,15 +109,51 @@ pub fn decode(body: &str) -> Result<CanonicalEvent, RouteError> {
 }
 
 impl Route {
-    pub fn from_clients(config: &Config, clients: &community_aws::Clients, clock: Clock) -> Route {
+    /// Builds the adapters once per cold start (the reviewer webhook URL and
+    /// any replacement lifecycle thresholds are read from SSM here).
+    pub async fn from_clients(
+        config: &Config,
+        clients: &community_aws::Clients,
+        clock: Clock,
+    ) -> Result<Route, InitError> {
         use community_aws::events::{DynamoEventStore, RouteTables};
+        use community_aws::ports::SecretSource;
+        use secrecy::ExposeSecret;
         let tables = RouteTables {
             events: config.events_table.clone(),
             counters: config.counters_table.clone(),
             outbox: config.outbox_table.clone(),
             members: config.members_table.clone(),
+            reviews: config.reviews_table.clone(),
         };
-        Route {
+        let reviewer = community_aws::slack::notifier_from_ssm(
+            &clients.ssm,
+            config.review_slack_webhook_param.as_deref(),
+        )
+        .await
+        .map_err(InitError::Reviewer)?;
+        let lifecycle_config = match &config.lifecycle_config_param {
+            Some(param) => {
+                let text = community_aws::ssm::SsmSecrets::new(clients.ssm.clone())
+                    .secret(param)
+                    .await
+                    .map_err(|e| InitError::Lifecycle(e.to_string()))?;
+                LifecycleConfig::from_json(text.expose_secret())
+            }
+            None => LifecycleConfig::shipped(),
+        }
+        .map_err(|e| InitError::Lifecycle(e.to_string()))?;
+        Ok(Route {
+            reviews: Arc::new(community_aws::reviews::DynamoReviewQueue::new(
+                clients.dynamodb.clone(),
+                &config.reviews_table,
+            )),
+            reviewer,
+            lifecycle: Arc::new(community_aws::lifecycle::DynamoLifecycle::new(
+                clients.dynamodb.clone(),
+                &config.members_table,
+            )),
+            lifecycle_config: Arc::new(lifecycle_config),
             store: Arc::new(DynamoEventStore::new(
                 clients.dynamodb.clone(),
                 tables,
@@ -96,7 +164,7 @@ impl Route {
                 &config.normalized_events_dlq_url,
             )),
             clock,
-        }
+        })
     }
 
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
@@ -110,7 +178,8 @@ impl Route {
             Err(RecordError::Poison(reason)) => return self.dead_letter(record, &reason).await,
             Err(other) => return Err(other),
         };
-        match self.store.record(&event, (self.clock)()).await? {
+        let now = (self.clock)();
+        match self.store.record(&event, now).await? {
             Recorded::Stored => tracing::info!(
                 event_id = %event.event_id,
                 event_type = event.event_type.as_str(),
@@ -122,7 +191,100 @@ impl Route {
                 tracing::info!(event_id = %event.event_id, "duplicate event acknowledged")
             }
         }
+        // Both steps below are idempotent, and also run for a duplicate: a
+        // crash after the store must still tell the reviewer and settle the
+        // member's stage when the record is retried.
+        if event.routing_target == RoutingTarget::Review {
+            self.tell_reviewer(&event, now).await?;
+        }
+        if !event.actor.is_bot && !event.event_type.is_derived() {
+            self.advance_lifecycle(&event, now).await?;
+        }
         Ok(())
+    }
+
+    async fn tell_reviewer(
+        &self,
+        event: &CanonicalEvent,
+        now: time::OffsetDateTime,
+    ) -> Result<(), RouteError> {
+        let id = event.event_id.to_string();
+        if !self.reviews.needs_notice(&id, now).await? {
+            return Ok(());
+        }
+        self.reviewer.notify(&review_notice(event)).await?;
+        self.reviews.noticed(&id, now).await?;
+        tracing::info!(event_id = %event.event_id, "reviewer notified of a held event");
+        Ok(())
+    }
+
+    /// Re-evaluates the member's stage; records each transition as an event
+    /// and then saves the stage, conditional on no activity having arrived
+    /// meanwhile (else evaluates again).
+    async fn advance_lifecycle(
+        &self,
+        event: &CanonicalEvent,
+        now: time::OffsetDateTime,
+    ) -> Result<(), RouteError> {
+        let config = self.lifecycle_config.as_ref();
+        for _ in 0..4 {
+            let Some(state) = self.lifecycle.load(&event.user_id, now).await? else {
+                return Ok(());
+            };
+            let standing = signal::lifecycle::standing(&activity_of(&state), now, config);
+            let before = state
+                .stage
+                .as_deref()
+                .and_then(Stage::parse)
+                .unwrap_or(Stage::Newcomer);
+            let transitions =
+                signal::lifecycle::transitions(before, &standing, state.ever_contributed);
+            let forget_before =
+                canonical_event::day_of(now - time::Duration::days(config.window_days()));
+            let stale = state.counts.iter().any(|(day, _, _)| *day < forget_before);
+            if transitions.is_empty() && state.stage.is_some() && !stale {
+                return Ok(());
+            }
+            for (offset, transition) in (0u32..).zip(&transitions) {
+                let milestone = signal::lifecycle::transition_event(
+                    event,
+                    transition,
+                    state.transitions + offset,
+                    &standing,
+                    &config.version,
+                    now,
+                )
+                .map_err(|e| RecordError::Poison(e.to_string()))?;
+                if self.store.record(&milestone, now).await? == Recorded::Stored {
+                    tracing::info!(
+                        event_id = %milestone.event_id,
+                        member_id = event.user_id,
+                        milestone = milestone.provenance.platform_event,
+                        stage = standing.stage.as_str(),
+                        "lifecycle transition recorded"
+                    );
+                }
+            }
+            let recorded = u32::try_from(transitions.len()).unwrap_or(u32::MAX);
+            let update = StageUpdate {
+                stage: standing.stage.as_str().to_owned(),
+                ever_contributed: state.ever_contributed || standing.contributions > 0,
+                transitions: state.transitions.saturating_add(recorded),
+                forget_before,
+            };
+            let saved = self
+                .lifecycle
+                .save(&event.user_id, &state, &update, now)
+                .await?;
+            if saved {
+                return Ok(());
+            }
+        }
+        Err(RecordError::Dependency(community_aws::AwsError::retryable(
+            "UpdateItem",
+            "LifecycleContention",
+            "member activity kept changing during evaluation",
+        )))
     }
 
     async fn dead_letter(&self, record: &SqsMessage, reason: &str) -> Result<(), RouteError> {
@@ -130,6 +292,58 @@ impl Route {
             .await?;
         Ok(())
     }
+}
+
+/// A member's counted activity as the lifecycle model reads it: each count
+/// becomes that many activities at the start of its day.
+fn activity_of(state: &MemberActivity) -> Vec<Activity> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let mut activity = Vec::new();
+    for (day, event_type, count) in &state.counts {
+        let (Ok(date), Some(event_type)) = (
+            time::Date::parse(day, &format),
+            canonical_event::EventType::parse(event_type),
+        ) else {
+            continue;
+        };
+        let at = date.midnight().assume_utc();
+        activity.extend((0..*count).map(|_| Activity { event_type, at }));
+    }
+    activity
+}
+
+/// What a reviewer reads in Slack: what was held, why, and how to decide.
+/// Never the member's email or the whole payload.
+pub fn review_notice(event: &CanonicalEvent) -> String {
+    let flags = event
+        .moderation
+        .iter()
+        .flat_map(|m| &m.flags)
+        .map(|f| format!("{} {:.2}", f.kind.as_str(), f.score))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let preview: String = event
+        .content
+        .title
+        .as_deref()
+        .or(event.content.excerpt.as_deref())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect();
+    format!(
+        "Held for review: {} {} by {} ({flags})\n> {preview}\n{}Approve: `communityctl review approve {id}` · Reject: `communityctl review reject {id}`",
+        event.platform.as_str(),
+        event.event_type.as_str(),
+        event.actor.handle,
+        event
+            .source
+            .url
+            .as_deref()
+            .map(|u| format!("{u}\n"))
+            .unwrap_or_default(),
+        id = event.event_id,
+    )
 }
 
 #[cfg(test)]

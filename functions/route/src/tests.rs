@@ -10,7 +10,91 @@ use super::*;
 #[derive(Default)]
 struct MemoryStore {
     seen: Mutex<Vec<String>>,
+    /// Every stored event, in order.
+    stored: Mutex<Vec<CanonicalEvent>>,
     fail_for_handle: Option<&'static str>,
+    /// Counts activity on the member as the DynamoDB store does, in the
+    /// event's own write.
+    lifecycle: Option<Arc<MemoryLifecycle>>,
+}
+
+/// The member item's lifecycle attributes, in memory.
+#[derive(Default)]
+struct MemoryLifecycle {
+    members: Mutex<std::collections::HashMap<String, MemberActivity>>,
+}
+
+#[async_trait]
+impl LifecycleStore for MemoryLifecycle {
+    async fn load(
+        &self,
+        member_id: &str,
+        _now: OffsetDateTime,
+    ) -> Result<Option<MemberActivity>, AwsError> {
+        Ok(self.members.lock().unwrap().get(member_id).cloned())
+    }
+    async fn save(
+        &self,
+        member_id: &str,
+        loaded: &MemberActivity,
+        update: &community_aws::ports::StageUpdate,
+        _now: OffsetDateTime,
+    ) -> Result<bool, AwsError> {
+        let mut members = self.members.lock().unwrap();
+        let Some(member) = members.get_mut(member_id) else {
+            return Ok(false);
+        };
+        if member.version != loaded.version {
+            return Ok(false);
+        }
+        member.stage = Some(update.stage.clone());
+        member.ever_contributed = update.ever_contributed;
+        member.transitions = update.transitions;
+        member
+            .counts
+            .retain(|(day, _, _)| *day >= update.forget_before);
+        Ok(true)
+    }
+}
+
+#[derive(Default)]
+struct MemoryReviews {
+    notified: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl ReviewQueue for MemoryReviews {
+    async fn needs_notice(&self, event_id: &str, _now: OffsetDateTime) -> Result<bool, AwsError> {
+        Ok(!self
+            .notified
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|id| id == event_id))
+    }
+    async fn noticed(&self, event_id: &str, _now: OffsetDateTime) -> Result<(), AwsError> {
+        self.notified.lock().unwrap().push(event_id.to_owned());
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct MemoryNotifier {
+    texts: Mutex<Vec<String>>,
+    failures_left: Mutex<u32>,
+}
+
+#[async_trait]
+impl Notifier for MemoryNotifier {
+    async fn notify(&self, text: &str) -> Result<(), AwsError> {
+        let mut left = self.failures_left.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            return Err(AwsError::retryable("SlackWebhook", "503", "unavailable"));
+        }
+        self.texts.lock().unwrap().push(text.to_owned());
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -33,6 +117,18 @@ impl EventStore for MemoryStore {
             return Ok(Recorded::Duplicate);
         }
         seen.push(id);
+        self.stored.lock().unwrap().push(event.clone());
+        if let Some(lifecycle) = &self.lifecycle
+            && !event.actor.is_bot
+            && !event.event_type.is_derived()
+        {
+            let mut members = lifecycle.members.lock().unwrap();
+            let member = members.entry(event.user_id.clone()).or_default();
+            member
+                .counts
+                .push((event.day(), event.event_type.as_str().to_owned(), 1));
+            member.version += 1;
+        }
         Ok(Recorded::Stored)
     }
 }
@@ -79,8 +175,130 @@ fn route(store: Arc<MemoryStore>, dlq: Arc<MemoryQueue>) -> Route {
     Route {
         store,
         dead_letters: dlq,
-        clock: lambda_kit::system_clock(),
+        reviews: Arc::new(MemoryReviews::default()),
+        reviewer: Arc::new(MemoryNotifier::default()),
+        lifecycle: Arc::new(MemoryLifecycle::default()),
+        lifecycle_config: Arc::new(LifecycleConfig::shipped().unwrap()),
+        clock: Arc::new(|| time::macros::datetime!(2026-11-23 12:00 UTC)),
     }
+}
+
+/// A valid event of `event_type` by member `m1`, routed to `target`.
+fn typed_event(delivery: &str, event_type: &str, target: &str) -> String {
+    event_json(delivery, "alice")
+        .replace("\"issue_opened\"", &format!("\"{event_type}\""))
+        .replace("\"product-backlog\"", &format!("\"{target}\""))
+}
+
+fn held_event(delivery: &str) -> String {
+    typed_event(delivery, "message_posted", "review").replace(
+        "\"routingTarget\"",
+        r#""moderation":{"held":true,"flags":[{"kind":"spam","score":0.9,"reasons":[{"rule":"spam:phrase","weight":0.9,"detail":"a known spam phrase"}]}],"releaseTarget":"analytics","lexiconVersion":"moderation@1"},"routingTarget""#,
+    )
+}
+
+#[tokio::test]
+async fn a_held_event_is_shown_to_a_reviewer_once_and_a_failed_notice_is_retried() {
+    let store = Arc::new(MemoryStore::default());
+    let notifier = Arc::new(MemoryNotifier {
+        failures_left: Mutex::new(1),
+        ..Default::default()
+    });
+    let mut r = route(store.clone(), Arc::new(MemoryQueue::default()));
+    r.reviewer = notifier.clone();
+    // Slack is down: the record fails (the event is stored) and SQS retries it.
+    let first = r.handle(batch(&[held_event("d1")])).await.unwrap();
+    assert_eq!(first.batch_item_failures.len(), 1);
+    assert!(notifier.texts.lock().unwrap().is_empty());
+    // The retry finds the event stored, and tells the reviewer; a later
+    // duplicate does not tell them again.
+    for _ in 0..2 {
+        let again = r.handle(batch(&[held_event("d1")])).await.unwrap();
+        assert!(again.batch_item_failures.is_empty());
+    }
+    let texts = notifier.texts.lock().unwrap();
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].contains("spam 0.90"), "{}", texts[0]);
+    assert!(texts[0].contains("communityctl review approve"));
+    assert_eq!(store.stored.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_first_contribution_and_stage_ups_become_events_once() {
+    let lifecycle = Arc::new(MemoryLifecycle::default());
+    let store = Arc::new(MemoryStore {
+        lifecycle: Some(lifecycle.clone()),
+        ..Default::default()
+    });
+    let mut r = route(store.clone(), Arc::new(MemoryQueue::default()));
+    r.lifecycle = lifecycle.clone();
+    let merged = typed_event("d1", "pull_request_merged", "recognition");
+    r.handle(batch(std::slice::from_ref(&merged)))
+        .await
+        .unwrap();
+    r.handle(batch(&[merged])).await.unwrap();
+
+    let stored = store.stored.lock().unwrap();
+    let milestones: Vec<(&str, Vec<String>)> = stored
+        .iter()
+        .filter(|e| e.event_type.is_derived())
+        .map(|e| {
+            (
+                e.provenance.platform_event.as_str(),
+                e.content.labels.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        milestones,
+        [
+            (
+                "lifecycle.first_contribution",
+                vec!["milestone:first_contribution".to_owned()]
+            ),
+            (
+                "lifecycle.stage_up",
+                vec!["stage:contributor".to_owned(), "from:newcomer".to_owned()]
+            ),
+        ],
+        "one merged PR (8 points, 1 contribution; a contributor needs 5 and 1) makes a contributor, once"
+    );
+    for milestone in stored.iter().filter(|e| e.event_type.is_derived()) {
+        assert_eq!(
+            milestone.routing_target,
+            canonical_event::RoutingTarget::Recognition
+        );
+        assert_eq!(milestone.user_id, "m1");
+        milestone.validate().unwrap();
+    }
+    let member = lifecycle.members.lock().unwrap()["m1"].clone();
+    assert_eq!(member.stage.as_deref(), Some("contributor"));
+    assert!(member.ever_contributed);
+    assert_eq!(member.transitions, 2);
+}
+
+#[tokio::test]
+async fn chat_alone_never_makes_a_contributor_and_bots_have_no_lifecycle() {
+    let lifecycle = Arc::new(MemoryLifecycle::default());
+    let store = Arc::new(MemoryStore {
+        lifecycle: Some(lifecycle.clone()),
+        ..Default::default()
+    });
+    let mut r = route(store.clone(), Arc::new(MemoryQueue::default()));
+    r.lifecycle = lifecycle.clone();
+    let chats: Vec<String> = (0..12)
+        .map(|i| typed_event(&format!("c{i}"), "message_posted", "analytics"))
+        .collect();
+    r.handle(batch(&chats)).await.unwrap();
+    let member = lifecycle.members.lock().unwrap()["m1"].clone();
+    assert_eq!(member.stage.as_deref(), Some("participant"));
+    assert!(!member.ever_contributed);
+
+    let bot = typed_event("b1", "pull_request_merged", "analytics")
+        .replace("\"isBot\":false", "\"isBot\":true")
+        .replace("\"userId\":\"m1\"", "\"userId\":\"bot1\"");
+    r.handle(batch(&[bot])).await.unwrap();
+    assert!(!lifecycle.members.lock().unwrap().contains_key("bot1"));
 }
 
 #[tokio::test]

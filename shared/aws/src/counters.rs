@@ -18,6 +18,8 @@ pub fn day_key(day: &str) -> String {
 pub mod names {
     pub const EVENTS: &str = "events";
     pub const DROPPED: &str = "dropped";
+    /// Lifecycle milestones route derived (first contributions, stage changes).
+    pub const MILESTONES: &str = "milestones";
     pub fn target(t: &str) -> String {
         format!("target:{t}")
     }
@@ -32,6 +34,16 @@ pub mod names {
     }
     pub fn dropped_by(rule: &str) -> String {
         format!("dropped:{rule}")
+    }
+    pub fn category(c: &str) -> String {
+        format!("category:{c}")
+    }
+    pub fn flag(kind: &str) -> String {
+        format!("flag:{kind}")
+    }
+    /// A reviewer's verdict on a held event, counted on the day of the decision.
+    pub fn review(verdict: &str) -> String {
+        format!("review:{verdict}")
     }
     pub fn bots() -> String {
         "bots".to_owned()

@@ -28,6 +28,7 @@ pub struct RouteTables {
     pub counters: String,
     pub outbox: String,
     pub members: String,
+    pub reviews: String,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +117,102 @@ pub fn was_cancelled<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
     }
 }
 
+/// `ADD 1` to each named counter of one day's counters item.
+pub fn bump_counters(
+    table: &str,
+    day: &str,
+    counters: &[String],
+) -> Result<TransactWriteItem, AwsError> {
+    let (expression, counter_names) = add_expression(counters);
+    let mut bump = Update::builder()
+        .table_name(table)
+        .key("pk", AttributeValue::S(day_key(day)))
+        .update_expression(expression)
+        .expression_attribute_values(":one", AttributeValue::N("1".into()));
+    for (placeholder, counter) in counter_names {
+        bump = bump.expression_attribute_names(placeholder, counter);
+    }
+    Ok(TransactWriteItem::builder()
+        .update(bump.build().map_err(build_error)?)
+        .build())
+}
+
+/// The bookkeeping of sending `event` to `target`, as transaction items:
+/// product-backlog → a ticket request in the outbox (first item, so a
+/// cancellation can be told apart); recognition → the member's contribution
+/// counters; review → a pending review item. With `activity`, a community
+/// member's activity for the lifecycle is counted on the member in the same
+/// update (once per event, because the transaction is guarded by the event).
+pub fn target_items(
+    tables: &RouteTables,
+    event: &CanonicalEvent,
+    target: RoutingTarget,
+    activity: bool,
+    now: OffsetDateTime,
+) -> Result<Vec<TransactWriteItem>, AwsError> {
+    let mut items = Vec::new();
+    match target {
+        RoutingTarget::ProductBacklog => {
+            let put_ticket = Put::builder()
+                .table_name(&tables.outbox)
+                .set_item(Some(crate::outbox::ticket_request(event, now)))
+                .condition_expression("attribute_not_exists(eventId)")
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(put_ticket).build());
+        }
+        RoutingTarget::Review => {
+            let put_review = Put::builder()
+                .table_name(&tables.reviews)
+                .set_item(Some(crate::reviews::review_item(event, now)?))
+                .condition_expression("attribute_not_exists(eventId)")
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(put_review).build());
+        }
+        RoutingTarget::Analytics | RoutingTarget::Recognition => {}
+    }
+    let contribution = target == RoutingTarget::Recognition && !event.event_type.is_derived();
+    let counts_activity = activity && !event.actor.is_bot && !event.event_type.is_derived();
+    if contribution || counts_activity {
+        let mut sets = vec!["memberId = :member"];
+        let mut adds = Vec::new();
+        let mut update = Update::builder()
+            .table_name(&tables.members)
+            .key("pk", AttributeValue::S(member_key(&event.user_id)))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":member", AttributeValue::S(event.user_id.clone()));
+        if contribution {
+            adds.push("contributions :one");
+            adds.push("#byType :one");
+            sets.push("lastContributionAt = :at");
+            update = update
+                .expression_attribute_names(
+                    "#byType",
+                    format!("contributions:{}", event.event_type),
+                )
+                .expression_attribute_values(
+                    ":at",
+                    AttributeValue::S(rfc3339_utc(event.timestamp)),
+                );
+        }
+        if counts_activity {
+            adds.push("#activity :one");
+            adds.push("activityVersion :one");
+            update = update.expression_attribute_names(
+                "#activity",
+                crate::lifecycle::activity_attribute(&event.day(), event.event_type),
+            );
+        }
+        let update = update
+            .update_expression(format!("ADD {} SET {}", adds.join(", "), sets.join(", ")))
+            .build()
+            .map_err(build_error)?;
+        items.push(TransactWriteItem::builder().update(update).build());
+    }
+    Ok(items)
+}
+
 #[async_trait]
 impl EventStore for DynamoEventStore {
     async fn record(
@@ -137,60 +234,46 @@ impl EventStore for DynamoEventStore {
             .build()
             .map_err(build_error)?;
 
-        let mut counters = vec![
-            names::EVENTS.to_owned(),
-            names::target(event.routing_target.as_str()),
-            names::event_type(event.event_type.as_str()),
-            names::signal(event.signal.as_str()),
-            names::platform(event.platform.as_str()),
-        ];
+        // Lifecycle milestones are conclusions about members, not community
+        // activity: counted apart so they never inflate the event metrics.
+        let mut counters = if event.event_type.is_derived() {
+            vec![
+                names::MILESTONES.to_owned(),
+                names::event_type(event.event_type.as_str()),
+            ]
+        } else {
+            vec![
+                names::EVENTS.to_owned(),
+                names::target(event.routing_target.as_str()),
+                names::event_type(event.event_type.as_str()),
+                names::signal(event.signal.as_str()),
+                names::platform(event.platform.as_str()),
+            ]
+        };
         if event.actor.is_bot {
             counters.push(names::bots());
         }
-        let (expression, counter_names) = add_expression(&counters);
-        let mut bump = Update::builder()
-            .table_name(&self.tables.counters)
-            .key("pk", AttributeValue::S(day_key(&event.day())))
-            .update_expression(expression)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()));
-        for (placeholder, counter) in counter_names {
-            bump = bump.expression_attribute_names(placeholder, counter);
+        if let Some(classification) = &event.classification {
+            counters.push(names::category(classification.category.as_str()));
         }
-
+        for flag in event.moderation.iter().flat_map(|m| &m.flags) {
+            counters.push(names::flag(flag.kind.as_str()));
+        }
         let mut items = vec![
             TransactWriteItem::builder().put(put_event).build(),
-            TransactWriteItem::builder()
-                .update(bump.build().map_err(build_error)?)
-                .build(),
+            bump_counters(&self.tables.counters, &event.day(), &counters)?,
         ];
-        let mut outbox_at = None;
-        match event.routing_target {
-            RoutingTarget::ProductBacklog => {
-                let ticket = crate::outbox::ticket_request(event, now);
-                let put_ticket = Put::builder()
-                    .table_name(&self.tables.outbox)
-                    .set_item(Some(ticket))
-                    .condition_expression("attribute_not_exists(eventId)")
-                    .build()
-                    .map_err(build_error)?;
-                outbox_at = Some(items.len());
-                items.push(TransactWriteItem::builder().put(put_ticket).build());
-            }
-            RoutingTarget::Recognition => {
-                let contribution = Update::builder()
-                    .table_name(&self.tables.members)
-                    .key("pk", AttributeValue::S(member_key(&event.user_id)))
-                    .update_expression("ADD contributions :one, #byType :one SET lastContributionAt = :at, memberId = :member")
-                    .expression_attribute_names("#byType", format!("contributions:{}", event.event_type))
-                    .expression_attribute_values(":one", AttributeValue::N("1".into()))
-                    .expression_attribute_values(":at", AttributeValue::S(rfc3339_utc(event.timestamp)))
-                    .expression_attribute_values(":member", AttributeValue::S(event.user_id.clone()))
-                    .build()
-                    .map_err(build_error)?;
-                items.push(TransactWriteItem::builder().update(contribution).build());
-            }
-            RoutingTarget::Analytics | RoutingTarget::Review => {}
-        }
+        let outbox_at = match event.routing_target {
+            RoutingTarget::ProductBacklog => Some(items.len()),
+            _ => None,
+        };
+        items.extend(target_items(
+            &self.tables,
+            event,
+            event.routing_target,
+            true,
+            now,
+        )?);
 
         let result = self
             .client

@@ -120,6 +120,57 @@ pub trait SignalMemory: Send + Sync {
     ) -> Result<u32, AwsError>;
 }
 
+/// route's view of the review queue: whether a reviewer still has to be
+/// told about a held event. Told first, then marked: a crash in between
+/// tells them twice rather than never.
+#[async_trait]
+pub trait ReviewQueue: Send + Sync {
+    async fn needs_notice(&self, event_id: &str, now: OffsetDateTime) -> Result<bool, AwsError>;
+    async fn noticed(&self, event_id: &str, now: OffsetDateTime) -> Result<(), AwsError>;
+}
+
+/// A member's lifecycle state as stored on the member item.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberActivity {
+    /// (UTC day `YYYY-MM-DD`, event type name, count).
+    pub counts: Vec<(String, String, u32)>,
+    pub stage: Option<String>,
+    pub ever_contributed: bool,
+    /// How many lifecycle transitions were recorded (keys their event ids).
+    pub transitions: u32,
+    /// Bumped with every activity; a save is conditional on it.
+    pub version: i64,
+}
+
+/// What an evaluation concluded, to be saved on the member.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageUpdate {
+    pub stage: String,
+    pub ever_contributed: bool,
+    pub transitions: u32,
+    /// Day counts before this UTC day (`YYYY-MM-DD`) are forgotten.
+    pub forget_before: String,
+}
+
+#[async_trait]
+pub trait LifecycleStore: Send + Sync {
+    async fn load(
+        &self,
+        member_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<MemberActivity>, AwsError>;
+    /// Saves the new stage, unless activity arrived since `loaded` (then
+    /// false: load and evaluate again). Forgets the counts of days before
+    /// `forget_before`.
+    async fn save(
+        &self,
+        member_id: &str,
+        loaded: &MemberActivity,
+        update: &StageUpdate,
+        now: OffsetDateTime,
+    ) -> Result<bool, AwsError>;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded {
     Stored,

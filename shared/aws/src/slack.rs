@@ -52,6 +52,26 @@ impl Notifier for SlackWebhook {
     }
 }
 
+/// The webhook whose URL is the SecureString parameter `param`, or the
+/// log-only notifier when there is none.
+pub async fn notifier_from_ssm(
+    ssm: &aws_sdk_ssm::Client,
+    param: Option<&str>,
+) -> Result<std::sync::Arc<dyn Notifier>, AwsError> {
+    use crate::ports::SecretSource;
+    let Some(param) = param else {
+        return Ok(std::sync::Arc::new(LogNotifier));
+    };
+    let url = crate::ssm::SsmSecrets::new(ssm.clone())
+        .secret(param)
+        .await?;
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| AwsError::permanent("HttpClient", "Build", e.to_string()))?;
+    Ok(std::sync::Arc::new(SlackWebhook::new(http, url)))
+}
+
 /// Logs instead of posting, when no webhook is configured.
 #[derive(Debug, Clone, Default)]
 pub struct LogNotifier;
@@ -59,10 +79,7 @@ pub struct LogNotifier;
 #[async_trait]
 impl Notifier for LogNotifier {
     async fn notify(&self, text: &str) -> Result<(), AwsError> {
-        tracing::info!(
-            summary = text,
-            "alert summary (no Slack webhook configured)"
-        );
+        tracing::info!(text, "notification (no Slack webhook configured)");
         Ok(())
     }
 }

@@ -9,8 +9,11 @@
 //! platforms. Bots are recognised so they can be excluded from community
 //! metrics.
 
+use std::collections::BTreeSet;
+
 use canonical_event::Platform;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 /// One identity of a member, as the platforms describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,19 @@ impl Rule {
             Rule::Explicit => "explicit",
         }
     }
+
+    /// The rule named by [`Rule::as_str`].
+    pub fn parse(name: &str) -> Option<Rule> {
+        [
+            Rule::SameVerifiedEmail,
+            Rule::GithubNoreplyEmail,
+            Rule::ProfileNamesGithub,
+            Rule::SameHandle,
+            Rule::Explicit,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,62 +87,139 @@ pub struct Link {
 
 /// The strongest link between two identities, if any.
 pub fn link(a: &Identity, b: &Identity) -> Option<Link> {
-    if a.platform == b.platform && a.platform_user_id == b.platform_user_id {
+    link_facts(&LinkFacts::of(a), &LinkFacts::of(b))
+}
+
+/// What the link rules need to know about an identity, with every email
+/// replaced by what can be stored: the SHA-256 of a verified address, or the
+/// GitHub login a no-reply address names. Two stored identities are compared
+/// through these, never through plaintext addresses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkFacts {
+    pub platform: Option<Platform>,
+    pub platform_user_id: String,
+    /// The handle; for GitHub, the login the rules compare with.
+    pub handle: String,
+    /// [`email_hash`] of every verified address that is not a GitHub
+    /// no-reply address.
+    #[serde(default)]
+    pub email_hashes: BTreeSet<String>,
+    /// Lower-case GitHub logins named by verified no-reply addresses.
+    #[serde(default)]
+    pub noreply_logins: BTreeSet<String>,
+    /// Lower-case GitHub logins named in profile fields (unverified).
+    #[serde(default)]
+    pub github_handles: BTreeSet<String>,
+    #[serde(default)]
+    pub is_bot: bool,
+}
+
+impl LinkFacts {
+    /// The storable facts of an identity; its emails are hashed here.
+    pub fn of(identity: &Identity) -> LinkFacts {
+        let mut facts = LinkFacts {
+            platform: Some(identity.platform),
+            platform_user_id: identity.platform_user_id.clone(),
+            handle: identity.handle.clone(),
+            is_bot: identity.is_bot,
+            ..LinkFacts::default()
+        };
+        facts.add_hints(&identity.verified_emails, &identity.profile_fields);
+        facts
+    }
+
+    /// Adds what a payload's hints say (emails hashed, handles extracted).
+    pub fn add_hints(&mut self, verified_emails: &[String], profile_fields: &[String]) {
+        for email in verified_emails {
+            if let Some(login) = github_login_from_noreply(email) {
+                self.noreply_logins.insert(login);
+            } else if let Some(hash) = email_hash(email) {
+                self.email_hashes.insert(hash);
+            }
+        }
+        self.github_handles
+            .extend(profile_fields.iter().filter_map(|f| github_handle_in(f)));
+    }
+
+    /// Whether these facts say anything the rules could link on.
+    pub fn has_hints(&self) -> bool {
+        !self.email_hashes.is_empty()
+            || !self.noreply_logins.is_empty()
+            || !self.github_handles.is_empty()
+    }
+
+    /// Whether `other` adds a hash or handle these facts lack.
+    pub fn lacks_any_of(&self, other: &LinkFacts) -> bool {
+        !other.email_hashes.is_subset(&self.email_hashes)
+            || !other.noreply_logins.is_subset(&self.noreply_logins)
+            || !other.github_handles.is_subset(&self.github_handles)
+    }
+
+    fn same_identity(&self, other: &LinkFacts) -> bool {
+        self.platform == other.platform && self.platform_user_id == other.platform_user_id
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{}:{}",
+            self.platform.map_or("unknown", Platform::as_str),
+            self.handle
+        )
+    }
+}
+
+/// The lower-case SHA-256 hex digest of a normalized address, or `None` when
+/// it is not plausibly an address. What is stored instead of the address.
+pub fn email_hash(email: &str) -> Option<String> {
+    let normalized = normalize_email(email)?;
+    Some(hex::encode(Sha256::digest(normalized.as_bytes())))
+}
+
+/// The strongest link between two identities' stored facts, if any: the
+/// same rules as [`link`], comparing email hashes instead of addresses.
+pub fn link_facts(a: &LinkFacts, b: &LinkFacts) -> Option<Link> {
+    if a.same_identity(b) {
         return None;
     }
     if a.is_bot != b.is_bot {
         // A person and a bot are never one member.
         return None;
     }
-    let emails = |i: &Identity| -> Vec<String> {
-        i.verified_emails
-            .iter()
-            .filter_map(|e| normalize_email(e))
-            .collect()
-    };
-    let (ea, eb) = (emails(a), emails(b));
-    if ea
-        .iter()
-        .any(|e| eb.contains(e) && github_login_from_noreply(e).is_none())
-    {
+    if !a.email_hashes.is_disjoint(&b.email_hashes) {
         return Some(Link {
             rule: Rule::SameVerifiedEmail,
             confidence: Confidence::Certain,
-            why: format!("{} and {} share a verified email", describe(a), describe(b)),
+            why: format!(
+                "{} and {} share a verified email",
+                a.describe(),
+                b.describe()
+            ),
         });
     }
-    for (github, other, other_emails) in [(a, b, &eb), (b, a, &ea)] {
-        if github.platform != Platform::Github {
+    for (github, other) in [(a, b), (b, a)] {
+        if github.platform != Some(Platform::Github) {
             continue;
         }
         let login = github.handle.to_ascii_lowercase();
-        if other_emails
-            .iter()
-            .filter_map(|e| github_login_from_noreply(e))
-            .any(|l| l == login)
-        {
+        if other.noreply_logins.contains(&login) {
             return Some(Link {
                 rule: Rule::GithubNoreplyEmail,
                 confidence: Confidence::Certain,
                 why: format!(
                     "{} has GitHub's no-reply email of {}",
-                    describe(other),
-                    describe(github)
+                    other.describe(),
+                    github.describe()
                 ),
             });
         }
-        if other
-            .profile_fields
-            .iter()
-            .filter_map(|f| github_handle_in(f))
-            .any(|h| h == login)
-        {
+        if other.github_handles.contains(&login) {
             return Some(Link {
                 rule: Rule::ProfileNamesGithub,
                 confidence: Confidence::Suggestion,
                 why: format!(
                     "{}'s profile names the GitHub account {}",
-                    describe(other),
+                    other.describe(),
                     github.handle
                 ),
             });
@@ -136,14 +229,10 @@ pub fn link(a: &Identity, b: &Identity) -> Option<Link> {
         return Some(Link {
             rule: Rule::SameHandle,
             confidence: Confidence::Suggestion,
-            why: format!("{} and {} use the same handle", describe(a), describe(b)),
+            why: format!("{} and {} use the same handle", a.describe(), b.describe()),
         });
     }
     None
-}
-
-fn describe(i: &Identity) -> String {
-    format!("{}:{}", i.platform.as_str(), i.handle)
 }
 
 /// Lower-cased, trimmed, and plausibly an address; `None` otherwise.

@@ -113,3 +113,75 @@ proptest::proptest! {
         proptest::prop_assert_eq!(ab, ba);
     }
 }
+
+#[test]
+fn stored_facts_hold_hashes_not_addresses_and_link_like_identities() {
+    let slack = id(
+        Platform::Slack,
+        "U1",
+        &["Ada@Example.com", "12345+Ada@users.noreply.github.com"],
+        &["GitHub: @ada"],
+    );
+    let facts = LinkFacts::of(&slack);
+    let stored = serde_json::to_string(&facts).unwrap();
+    assert!(!stored.contains("example.com"), "{stored}");
+    assert!(!stored.contains("users.noreply"), "{stored}");
+    assert_eq!(
+        facts.email_hashes.iter().next().map(String::as_str),
+        email_hash(" ada@example.com").as_deref()
+    );
+    assert_eq!(
+        facts.email_hashes.len(),
+        1,
+        "no-reply addresses are not hashed"
+    );
+    assert!(facts.noreply_logins.contains("ada"));
+    assert!(facts.github_handles.contains("ada"));
+    assert_eq!(email_hash("not an address"), None);
+    assert_eq!(email_hash("a@b.co").map(|h| h.len()), Some(64));
+}
+
+#[test]
+fn hints_added_later_are_detected_and_rules_parse_back() {
+    let mut stored = LinkFacts::of(&id(Platform::Slack, "U1", &["a@example.com"], &[]));
+    let mut incoming = stored.clone();
+    assert!(!stored.lacks_any_of(&incoming));
+    incoming.add_hints(&[], &["github.com/ada".to_owned()]);
+    assert!(stored.lacks_any_of(&incoming));
+    stored.add_hints(&[], &["https://github.com/Ada".to_owned()]);
+    assert!(!stored.lacks_any_of(&incoming));
+    assert!(stored.has_hints());
+    assert!(!LinkFacts::default().has_hints());
+    for rule in [
+        Rule::SameVerifiedEmail,
+        Rule::GithubNoreplyEmail,
+        Rule::ProfileNamesGithub,
+        Rule::SameHandle,
+        Rule::Explicit,
+    ] {
+        assert_eq!(Rule::parse(rule.as_str()), Some(rule));
+    }
+    assert_eq!(Rule::parse("nope"), None);
+}
+
+proptest::proptest! {
+    #[test]
+    fn facts_link_exactly_like_identities(
+        ha in "[a-z]{3,8}", hb in "[a-z]{3,8}",
+        email in proptest::option::of("[a-z]{1,5}@example\\.com"),
+        noreply in proptest::bool::ANY, profile in proptest::bool::ANY,
+    ) {
+        let gh = id(Platform::Github, &ha, &[], &[]);
+        let mut emails: Vec<String> = email.iter().cloned().collect();
+        if noreply {
+            emails.push(format!("1+{ha}@users.noreply.github.com"));
+        }
+        let fields: Vec<String> = if profile { vec![format!("github.com/{ha}")] } else { vec![] };
+        let mut other = id(Platform::Discourse, &hb, &[], &[]);
+        other.verified_emails = emails;
+        other.profile_fields = fields;
+        let by_identity = link(&gh, &other);
+        let by_facts = link_facts(&LinkFacts::of(&gh), &LinkFacts::of(&other));
+        proptest::prop_assert_eq!(by_identity, by_facts);
+    }
+}

@@ -36,6 +36,18 @@ impl Stage {
             Stage::Champion => "champion",
         }
     }
+
+    pub const ALL: [Stage; 5] = [
+        Stage::Newcomer,
+        Stage::Participant,
+        Stage::Contributor,
+        Stage::Regular,
+        Stage::Champion,
+    ];
+
+    pub fn parse(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.as_str() == name)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -65,6 +77,11 @@ pub enum LifecycleError {
 }
 
 impl LifecycleConfig {
+    /// How far back activity counts; older activity can be forgotten.
+    pub fn window_days(&self) -> i64 {
+        self.window_days
+    }
+
     pub fn shipped() -> Result<LifecycleConfig, LifecycleError> {
         LifecycleConfig::from_json(DEFAULT_LIFECYCLE)
     }
@@ -173,3 +190,98 @@ pub fn transitions(before: Stage, after: &Standing, ever_contributed: bool) -> V
 #[cfg(test)]
 #[path = "lifecycle_tests.rs"]
 mod tests;
+
+/// The event a transition becomes: recorded in the member's history like
+/// any other event, routed to recognition when it is a step up (so the
+/// recognition sink can thank them) and to analytics when it is a decline.
+/// `sequence` is the member's transition count before this one, which makes
+/// the id deterministic: re-evaluating after a crash yields the same ids.
+pub fn transition_event(
+    trigger: &canonical_event::CanonicalEvent,
+    transition: &Transition,
+    sequence: u32,
+    standing: &Standing,
+    config_version: &str,
+    now: OffsetDateTime,
+) -> Result<canonical_event::CanonicalEvent, canonical_event::EventIdError> {
+    use canonical_event::{
+        CanonicalEvent, Content, EventId, Provenance, Reason, RoutingTarget, SCHEMA_VERSION, Signal,
+    };
+    let (event_type, name, title, labels, signal, score, target) = match transition {
+        Transition::FirstContribution => (
+            EventType::FirstContribution,
+            "first_contribution",
+            "First contribution".to_owned(),
+            vec!["milestone:first_contribution".to_owned()],
+            Signal::High,
+            1.0,
+            RoutingTarget::Recognition,
+        ),
+        Transition::StageUp { from, to } => (
+            EventType::StageChanged,
+            "stage_up",
+            format!("Stage up: {} → {}", from.as_str(), to.as_str()),
+            vec![
+                format!("stage:{}", to.as_str()),
+                format!("from:{}", from.as_str()),
+            ],
+            Signal::High,
+            0.9,
+            RoutingTarget::Recognition,
+        ),
+        Transition::StageDown { from, to } => (
+            EventType::StageChanged,
+            "stage_down",
+            format!("Stage down: {} → {}", from.as_str(), to.as_str()),
+            vec![
+                format!("stage:{}", to.as_str()),
+                format!("from:{}", from.as_str()),
+            ],
+            Signal::Low,
+            0.1,
+            RoutingTarget::Analytics,
+        ),
+    };
+    Ok(CanonicalEvent {
+        schema_version: SCHEMA_VERSION,
+        event_id: EventId::derive(
+            trigger.platform,
+            &format!("lifecycle/{}/{sequence}", trigger.user_id),
+            0,
+        )?,
+        platform: trigger.platform,
+        event_type,
+        user_id: trigger.user_id.clone(),
+        actor: trigger.actor.clone(),
+        timestamp: trigger.timestamp,
+        received_at: now,
+        source: trigger.source.clone(),
+        content: Content {
+            title: Some(title),
+            excerpt: None,
+            labels,
+        },
+        signal_score: score,
+        signal,
+        reasons: vec![Reason {
+            rule: format!("lifecycle:{name}"),
+            weight: score,
+            detail: format!(
+                "{:.1} points and {} contributions in the window; now {}",
+                standing.points,
+                standing.contributions,
+                standing.stage.as_str()
+            ),
+        }],
+        routing_target: target,
+        provenance: Provenance {
+            delivery_id: trigger.event_id.to_string(),
+            index_in_delivery: 0,
+            platform_event: format!("lifecycle.{name}"),
+            adapter: "lifecycle@1".to_owned(),
+            scoring: config_version.to_owned(),
+        },
+        classification: None,
+        moderation: None,
+    })
+}

@@ -106,3 +106,11 @@ fn thresholds_are_configurable_and_checked() {
     json["halfLifeDays"] = serde_json::json!(0);
     assert!(LifecycleConfig::from_json(&json.to_string()).is_err());
 }
+
+#[test]
+fn stage_names_round_trip() {
+    for stage in Stage::ALL {
+        assert_eq!(Stage::parse(stage.as_str()), Some(stage));
+    }
+    assert_eq!(Stage::parse("legend"), None);
+}

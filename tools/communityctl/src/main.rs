@@ -2,6 +2,9 @@
 //! (`AWS_ENDPOINT_URL`), through the same adapters the functions use.
 #![allow(clippy::print_stdout)]
 
+mod members;
+mod review;
+
 use clap::{Parser, Subcommand};
 use community_aws::events::EventReader;
 use community_aws::ports::QueueStats;
@@ -41,10 +44,15 @@ enum Command {
         #[arg(long = "type")]
         event_type: Option<String>,
     },
-    /// Members and their contribution counts.
+    /// Members and their identities: list, link, unmerge, history, suggestions.
     Members {
-        #[arg(long)]
-        json: bool,
+        #[command(subcommand)]
+        command: members::MembersCommand,
+    },
+    /// Events moderation held for a human: list, approve, reject.
+    Review {
+        #[command(subcommand)]
+        command: review::ReviewCommand,
     },
     /// Ticket requests waiting for the product backlog.
     Outbox {
@@ -120,27 +128,15 @@ async fn run(cli: Cli) -> Result<(), CtlError> {
                 }
             }
         }
-        Command::Members { json } => {
-            for member in
-                community_aws::members::list(&clients.dynamodb, &format!("{stack}-members")).await?
-            {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string(&member)
-                            .map_err(|e| CtlError::Other(e.to_string()))?
-                    );
-                } else {
-                    println!(
-                        "{}  {:<20} contributions {:<4} identities {}{}",
-                        member.member_id,
-                        member.handle,
-                        member.contributions,
-                        member.identities.join(","),
-                        if member.is_bot { "  [bot]" } else { "" }
-                    );
-                }
-            }
+        Command::Members { command } => {
+            members::run(&clients, &format!("{stack}-members"), command)
+                .await
+                .map_err(CtlError::Other)?;
+        }
+        Command::Review { command } => {
+            review::run(&clients, stack, cli.retention_days, command)
+                .await
+                .map_err(CtlError::Other)?;
         }
         Command::Outbox { json } => {
             for ticket in

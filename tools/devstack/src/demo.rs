@@ -43,19 +43,7 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
             last_platform = delivery.platform_name();
             println!("   {last_platform}");
         }
-        let mut request = http
-            .post(format!(
-                "http://127.0.0.1:{port}/webhooks/{}",
-                delivery.platform
-            ))
-            .body(body.clone());
-        for (name, value) in &headers {
-            request = request.header(name, value);
-        }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| DemoError::Http(e.to_string()))?;
+        let response = post(&http, port, &delivery, &headers, &body).await?;
         let status = response.status().as_u16();
         let answer = response.text().await.unwrap_or_default();
         let mark = if status == delivery.expect_status {
@@ -125,12 +113,7 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
     let mut sorted = stored;
     sorted.sort_by_key(|e| e.timestamp);
     for event in &sorted {
-        let why: Vec<&str> = event
-            .reasons
-            .iter()
-            .skip(1)
-            .map(|r| r.detail.as_str())
-            .collect();
+        let why: Vec<&str> = event.reasons.iter().map(|r| r.detail.as_str()).collect();
         println!(
             "   {:<9} {:<28} {:<14} {:<20} score {:.2} {:<6} → {:<15} {}",
             event.platform.as_str(),
@@ -172,7 +155,9 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
             .join(", ")
     );
 
-    println!("\n4. alert sweep:");
+    moderation_and_identity(stack, &http, root, port, &reader).await?;
+
+    println!("\n7. alert sweep:");
     match stack.alert.handle().await {
         Ok(summary) => {
             for line in summary.text().lines() {
@@ -187,6 +172,204 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
     );
     Ok(())
 }
+
+async fn post(
+    http: &reqwest::Client,
+    port: u16,
+    delivery: &fixtures::Delivery,
+    headers: &std::collections::BTreeMap<String, String>,
+    body: &str,
+) -> Result<reqwest::Response, DemoError> {
+    let mut request = http
+        .post(format!(
+            "http://127.0.0.1:{port}/webhooks/{}",
+            delivery.platform
+        ))
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    request
+        .send()
+        .await
+        .map_err(|e| DemoError::Http(e.to_string()))
+}
+
+/// Posts one delivery, checks its answer, and returns the ids of the events
+/// it must become.
+async fn deliver(
+    stack: &Stack,
+    http: &reqwest::Client,
+    root: &Path,
+    port: u16,
+    delivery: &fixtures::Delivery,
+) -> Result<Vec<canonical_event::EventId>, DemoError> {
+    let secrets = &stack.options.secrets;
+    let now = time::OffsetDateTime::now_utc();
+    let (headers, body) = fixtures::http_request_at(root, delivery, secrets, now.unix_timestamp())?;
+    let status = post(http, port, delivery, &headers, &body)
+        .await?
+        .status()
+        .as_u16();
+    println!(
+        "   {:<44} → {status}",
+        delivery.fixture.trim_end_matches(".json")
+    );
+    if status != delivery.expect_status {
+        return Err(DemoError::Unexpected(format!(
+            "{} answered {status}, expected {}",
+            delivery.fixture, delivery.expect_status
+        )));
+    }
+    let mut ids = Vec::new();
+    if let Ok(platforms::Accepted::Enqueue { message, .. }) =
+        fixtures::accept_locally(delivery, &headers, &body, secrets, now)
+    {
+        let envelope = platforms::Envelope::decode(&message.body)
+            .map_err(|e| DemoError::Unexpected(e.to_string()))?;
+        if let Ok(platforms::Adapted::Events(drafts)) = platforms::adapt(&envelope) {
+            ids.extend(drafts.into_iter().map(|d| d.event_id));
+        }
+    }
+    Ok(ids)
+}
+
+/// Waits (up to 60 s) until `id` is stored, and returns it.
+async fn stored_event(
+    reader: &EventReader,
+    id: &canonical_event::EventId,
+) -> Result<CanonicalEvent, DemoError> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let now = time::OffsetDateTime::now_utc();
+        if let Some(event) = reader.get(&id.to_string(), now).await? {
+            return Ok(event);
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(DemoError::Unexpected(format!("{id} not stored after 60 s")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Runs the operator CLI exactly as a user would, against this stack.
+fn communityctl(stack: &Stack, args: &[&str]) -> Result<(), DemoError> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    println!("   $ communityctl {}", args.join(" "));
+    let status = std::process::Command::new(cargo)
+        .args(["run", "-q", "-p", "communityctl", "--", "--stack"])
+        .arg(&stack.options.stack_name)
+        .args(args)
+        .status()
+        .map_err(|e| DemoError::Unexpected(format!("communityctl: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(DemoError::Unexpected(format!(
+            "communityctl {} failed: {status}",
+            args.join(" ")
+        )))
+    }
+}
+
+/// The second act: moderation holds a spam message until a person releases
+/// it; two identities of one person are merged by a rule, then unmerged.
+async fn moderation_and_identity(
+    stack: &Stack,
+    http: &reqwest::Client,
+    root: &Path,
+    port: u16,
+    reader: &EventReader,
+) -> Result<(), DemoError> {
+    let extras = fixtures::moderation_and_identity_demo();
+    println!("\n5. Moderation: spam is held for a person, never deleted");
+    let Some(spam) = extras.first() else {
+        return Ok(());
+    };
+    let ids = deliver(stack, http, root, port, spam).await?;
+    let Some(id) = ids.first() else {
+        return Err(DemoError::Unexpected(
+            "the spam message made no event".into(),
+        ));
+    };
+    let held = stored_event(reader, id).await?;
+    println!(
+        "   stored as {} → {} ({})",
+        held.event_type.as_str(),
+        held.routing_target.as_str(),
+        held.reasons
+            .iter()
+            .filter(|r| r.rule.starts_with("moderation"))
+            .map(|r| r.detail.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    communityctl(stack, &["review", "list"])?;
+    let id_text = id.to_string();
+    communityctl(
+        stack,
+        &[
+            "review",
+            "approve",
+            &id_text,
+            "--by",
+            "demo-moderator",
+            "--note",
+            "a real offer from a sponsor",
+        ],
+    )?;
+    let released = stored_event(reader, id).await?;
+    println!(
+        "   the event is now routed to {} (held: {})",
+        released.routing_target.as_str(),
+        released.moderation.as_ref().is_some_and(|m| m.held)
+    );
+
+    println!(
+        "\n6. Identity: sam-contrib (GitHub, merged a pull request above) joins Slack;\n   \
+         the Slack profile email is GitHub's no-reply address for that login"
+    );
+    let Some(join) = extras.get(1) else {
+        return Ok(());
+    };
+    for id in deliver(stack, http, root, port, join).await? {
+        stored_event(reader, &id).await?;
+    }
+    let table = stack.reference("MembersTable")?;
+    let github_member = community_aws::members::first_member_id(
+        canonical_event::Platform::Github,
+        DEMO_GITHUB_USER_ID,
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let merge_id =
+        community_aws::members::history(&stack.clients.dynamodb, &table, &github_member, now)
+            .await
+            .map_err(|e| DemoError::Unexpected(e.to_string()))?
+            .into_iter()
+            .find(|h| h.kind == "merge" && h.status.as_deref() == Some("active"))
+            .map(|h| h.merge_id)
+            .ok_or_else(|| DemoError::Unexpected("the two identities were not merged".into()))?;
+    communityctl(stack, &["members", "history", &github_member])?;
+    communityctl(
+        stack,
+        &[
+            "members",
+            "unmerge",
+            &merge_id,
+            "--by",
+            "demo-admin",
+            "--reason",
+            "two different people",
+        ],
+    )?;
+    communityctl(stack, &["members", "history", &github_member])?;
+    communityctl(stack, &["members", "list"])?;
+    Ok(())
+}
+
+/// The GitHub user id of the merged pull request's author in the fixtures
+/// (`events/payloads/github/pull_request.closed.merged.json`).
+const DEMO_GITHUB_USER_ID: &str = "5811002";
 
 /// At most `max` characters, marked when cut (answers can be long JSON).
 fn shorten(text: &str, max: usize) -> String {

@@ -57,6 +57,27 @@ impl Delivery {
     }
 }
 
+/// The demo's second act (not fixtures): a spam message moderation holds for
+/// review, and the Slack join of a person already known on GitHub, whose
+/// profile email is GitHub's no-reply address for their login.
+pub fn moderation_and_identity_demo() -> Vec<Delivery> {
+    let slack = |fixture, payload| Delivery {
+        fixture,
+        platform: "slack",
+        payload_dir: "slack",
+        payload,
+        event: "",
+        delivery_id: "",
+        form_encoded: false,
+        signature: Signature::Valid,
+        expect_status: 202,
+    };
+    vec![
+        slack("slack-message-spam.json", "message.spam.json"),
+        slack("slack-team-join-linked.json", "team_join.linked.json"),
+    ]
+}
+
 /// Every delivery of the fixtures and the demo: each platform's handshake,
 /// genuine events, and the refusals that prove the edge works.
 pub fn deliveries() -> Vec<Delivery> {

@@ -32,6 +32,8 @@ pub enum StackError {
     Ingest(#[from] ingest::InitError),
     #[error("normalize cold start: {0}")]
     Normalize(String),
+    #[error("route cold start: {0}")]
+    Route(#[from] route::InitError),
     #[error("alert cold start: {0}")]
     Alert(#[from] alert::AlertError),
     #[error("pipeline did not settle within {0:?}")]
@@ -130,7 +132,7 @@ impl Stack {
             .map_err(|e| StackError::Normalize(e.to_string()))?;
         let normalize =
             normalize::Normalize::from_clients(&normalize_config, &clients, models, clock.clone());
-        let route = route::Route::from_clients(&route_config, &clients, clock.clone());
+        let route = route::Route::from_clients(&route_config, &clients, clock.clone()).await?;
         let alert = alert::Alert::from_clients(&alert_config, &clients, clock).await?;
 
         let raw_events = mapping(template, &provisioned, NORMALIZE, &options)?;

@@ -12,19 +12,10 @@ use async_trait::async_trait;
 use canonical_event::{EventId, Platform, RoutingTarget};
 use common::*;
 use community_aws::AwsError;
-use community_aws::events::EventReader;
 use community_aws::ports::{Claim, EventLedger, MessageQueue, OutgoingMessage};
 use time::OffsetDateTime;
 
 const SETTLE: Duration = Duration::from_secs(60);
-
-fn reader(stack: &devstack::Stack) -> EventReader {
-    EventReader::new(
-        stack.clients.dynamodb.clone(),
-        stack.reference("EventsTable").unwrap(),
-        90,
-    )
-}
 
 #[tokio::test]
 async fn a_signed_webhook_becomes_a_stored_scored_routed_event() {
@@ -133,7 +124,13 @@ async fn a_delivery_sent_three_times_and_again_after_the_fifo_window_is_one_even
     .unwrap();
     stack.drain(SETTLE).await.unwrap();
 
-    assert_eq!(count_items(&stack, "EventsTable").await, 1);
+    let (delivered, milestones) = stored_types(&stack).await;
+    assert_eq!(delivered, ["pull_request_merged"]);
+    assert_eq!(
+        milestones,
+        ["first_contribution", "stage_changed"],
+        "the author's first contribution and stage-up, recorded once however often it arrived"
+    );
     let members = community_aws::members::list(
         &stack.clients.dynamodb,
         &stack.reference("MembersTable").unwrap(),
@@ -149,6 +146,7 @@ async fn a_delivery_sent_three_times_and_again_after_the_fifo_window_is_one_even
         .await
         .unwrap();
     assert_eq!(day["events"], 1);
+    assert_eq!(day["milestones"], 2);
 }
 
 #[tokio::test]
@@ -191,7 +189,7 @@ async fn an_unnormalizable_payload_is_dead_lettered_with_its_reason_while_others
         assert_eq!(ok.status_code, 202);
     }
     stack.drain(SETTLE).await.unwrap();
-    assert_eq!(count_items(&stack, "EventsTable").await, 3);
+    assert_eq!(stored_types(&stack).await.0.len(), 3);
     let dlq = stack.reference("RawEventsDeadLetterQueue").unwrap();
     let received = stack
         .clients
@@ -281,7 +279,7 @@ async fn a_record_that_keeps_failing_is_redriven_after_max_receives_while_other_
     stack.drain(SETTLE).await.unwrap();
 
     assert_eq!(
-        count_items(&stack, "EventsTable").await,
+        stored_types(&stack).await.0.len(),
         4,
         "the other groups were not blocked"
     );
@@ -353,7 +351,7 @@ async fn expired_events_are_ignored_by_reads_and_ttl_is_set() {
         "an item past expiresAt is not read"
     );
     assert_eq!(reader(&stack).recent(10, now).await.unwrap().len(), 1);
-    let later_day_reader = EventReader::new(
+    let later_day_reader = community_aws::events::EventReader::new(
         stack.clients.dynamodb.clone(),
         stack.reference("EventsTable").unwrap(),
         120,
@@ -480,6 +478,7 @@ async fn recording_an_event_twice_changes_nothing_the_second_time() {
             counters: stack.reference("CountersTable").unwrap(),
             outbox: stack.reference("OutboxTable").unwrap(),
             members: stack.reference("MembersTable").unwrap(),
+            reviews: stack.reference("ReviewsTable").unwrap(),
         },
         90,
     );
@@ -567,8 +566,8 @@ async fn concurrent_first_sightings_agree_on_one_member() {
     assert_eq!(b, c);
     assert_eq!(
         count_items(&stack, "MembersTable").await,
-        2,
-        "one identity item and one member item"
+        3,
+        "one identity item, one member item and the GitHub login's lookup item"
     );
 }
 

@@ -88,6 +88,35 @@ pub fn issue_payload(repo: &str, number: u64, login: &str, user_id: u64) -> Stri
     )
 }
 
+/// The events table of a stack, with the default hot retention.
+pub fn reader(stack: &Stack) -> community_aws::events::EventReader {
+    community_aws::events::EventReader::new(
+        stack.clients.dynamodb.clone(),
+        stack.reference("EventsTable").unwrap(),
+        90,
+    )
+}
+
+/// The `eventType` of every stored event, split into what the platforms
+/// delivered and the lifecycle milestones route derived from them.
+pub async fn stored_types(stack: &Stack) -> (Vec<String>, Vec<String>) {
+    let table = stack.reference("EventsTable").unwrap();
+    let items = community_aws::scan_all(&stack.clients.dynamodb, &table, None)
+        .await
+        .unwrap();
+    let mut delivered = Vec::new();
+    let mut derived = Vec::new();
+    for item in items {
+        let name = item["eventType"].as_s().unwrap().clone();
+        match canonical_event::EventType::parse(&name) {
+            Some(t) if t.is_derived() => derived.push(name),
+            _ => delivered.push(name),
+        }
+    }
+    derived.sort();
+    (delivered, derived)
+}
+
 pub async fn depth(stack: &Stack, logical_id: &str) -> i64 {
     use community_aws::ports::QueueStats;
     let d = stack

@@ -1,0 +1,148 @@
+//! Contributor lifecycle state on the member item (`MEMBER#<memberId>`):
+//! activity is counted per UTC day and event type in top-level attributes
+//! `act#<YYYY-MM-DD>#<eventType>` (bumped in the event's own transaction, so
+//! exactly once per event; small however active the member: one number per
+//! day and type, and days past the window are forgotten on save), plus
+//! `activityVersion`, `stage`, `stageSince`, `everContributed` and
+//! `lifecycleTransitions`.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use canonical_event::{EventType, rfc3339_utc};
+use time::OffsetDateTime;
+
+use crate::AwsError;
+use crate::members::member_key;
+use crate::ports::{LifecycleStore, MemberActivity, StageUpdate};
+
+const ACTIVITY_PREFIX: &str = "act#";
+
+/// The member attribute counting one day's events of one type.
+pub fn activity_attribute(day: &str, event_type: EventType) -> String {
+    format!("{ACTIVITY_PREFIX}{day}#{event_type}")
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoLifecycle {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoLifecycle {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoLifecycle {
+        DynamoLifecycle {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+fn number(item: &crate::Item, key: &str) -> i64 {
+    item.get(key)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[async_trait]
+impl LifecycleStore for DynamoLifecycle {
+    async fn load(
+        &self,
+        member_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<MemberActivity>, AwsError> {
+        let Some(item) =
+            crate::get_live_item(&self.client, &self.table, "pk", &member_key(member_id), now)
+                .await?
+        else {
+            return Ok(None);
+        };
+        let mut counts = Vec::new();
+        for (name, value) in &item {
+            let Some(rest) = name.strip_prefix(ACTIVITY_PREFIX) else {
+                continue;
+            };
+            let Some((day, event_type)) = rest.split_once('#') else {
+                continue;
+            };
+            let count = value
+                .as_n()
+                .ok()
+                .and_then(|n| n.parse::<u32>().ok())
+                .unwrap_or(0);
+            counts.push((day.to_owned(), event_type.to_owned(), count));
+        }
+        counts.sort();
+        Ok(Some(MemberActivity {
+            counts,
+            stage: item.get("stage").and_then(|v| v.as_s().ok()).cloned(),
+            ever_contributed: item
+                .get("everContributed")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+            transitions: u32::try_from(number(&item, "lifecycleTransitions")).unwrap_or(0),
+            version: number(&item, "activityVersion"),
+        }))
+    }
+
+    async fn save(
+        &self,
+        member_id: &str,
+        loaded: &MemberActivity,
+        update: &StageUpdate,
+        now: OffsetDateTime,
+    ) -> Result<bool, AwsError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(member_key(member_id)))
+            .expression_attribute_values(":stage", AttributeValue::S(update.stage.clone()))
+            .expression_attribute_values(":ever", AttributeValue::Bool(update.ever_contributed))
+            .expression_attribute_values(
+                ":transitions",
+                AttributeValue::N(update.transitions.to_string()),
+            )
+            .expression_attribute_values(":version", AttributeValue::N(loaded.version.to_string()))
+            .expression_attribute_values(":now", AttributeValue::S(rfc3339_utc(now)));
+        let mut set = vec![
+            "stage = :stage",
+            "everContributed = :ever",
+            "lifecycleTransitions = :transitions",
+        ];
+        if loaded.stage.as_deref() != Some(update.stage.as_str()) {
+            set.push("stageSince = :now");
+        }
+        let mut forget = Vec::new();
+        for (i, (day, event_type, _)) in loaded.counts.iter().enumerate() {
+            if *day < update.forget_before {
+                let placeholder = format!("#old{i}");
+                request = request.expression_attribute_names(
+                    &placeholder,
+                    format!("{ACTIVITY_PREFIX}{day}#{event_type}"),
+                );
+                forget.push(placeholder);
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !forget.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", forget.join(", ")));
+        }
+        let condition = if loaded.version == 0 {
+            "attribute_not_exists(activityVersion) OR activityVersion = :version"
+        } else {
+            "activityVersion = :version"
+        };
+        let result = request
+            .update_expression(expression)
+            .condition_expression(condition)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if crate::is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+}
