@@ -58,10 +58,21 @@ pub struct Summary {
     pub by_event_type: BTreeMap<String, i64>,
     pub dropped: i64,
     pub dead_letters: BTreeMap<String, i64>,
+    /// Moderation today: flags by kind, and reviewers' verdicts.
+    pub flagged: BTreeMap<String, i64>,
+    pub reviews_approved: i64,
+    pub reviews_rejected: i64,
     pub notified: bool,
 }
 
 impl Summary {
+    /// Held events that a reviewer released, among today's verdicts:
+    /// moderation's false-positive rate.
+    pub fn false_positive_rate(&self) -> Option<f64> {
+        let decided = self.reviews_approved + self.reviews_rejected;
+        (decided > 0).then(|| self.reviews_approved as f64 / decided as f64)
+    }
+
     /// The Slack text: short, one fact per line.
     pub fn text(&self) -> String {
         let mut lines = vec![format!(
@@ -85,6 +96,31 @@ impl Summary {
                 .map(|(k, v)| format!("{k} {v}"))
                 .collect();
             lines.push(format!("Top types: {}", top.join(", ")));
+        }
+        if !self.flagged.is_empty() || self.false_positive_rate().is_some() {
+            let flags: Vec<String> = self
+                .flagged
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let mut line = format!(
+                "Moderation: flagged {}",
+                if flags.is_empty() {
+                    "none".to_owned()
+                } else {
+                    flags.join(", ")
+                }
+            );
+            if let Some(rate) = self.false_positive_rate() {
+                line.push_str(&format!(
+                    "; reviewed {} ({} released, {} rejected: false-positive rate {:.0}%)",
+                    self.reviews_approved + self.reviews_rejected,
+                    self.reviews_approved,
+                    self.reviews_rejected,
+                    rate * 100.0
+                ));
+            }
+            lines.push(line);
         }
         let waiting: i64 = self.dead_letters.values().sum();
         if waiting > 0 {
@@ -160,6 +196,15 @@ impl Alert {
             by_routing_target: with_prefix(&counters, "target:"),
             by_event_type: with_prefix(&counters, "type:"),
             dead_letters: BTreeMap::new(),
+            flagged: with_prefix(&counters, "flag:"),
+            reviews_approved: counters
+                .get(&names::review("approved"))
+                .copied()
+                .unwrap_or(0),
+            reviews_rejected: counters
+                .get(&names::review("rejected"))
+                .copied()
+                .unwrap_or(0),
             day,
             notified: false,
         };

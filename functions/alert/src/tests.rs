@@ -50,6 +50,9 @@ async fn summarises_counters_and_dead_letters_and_notifies_once() {
         ("target:analytics".to_owned(), 3),
         ("type:issue_opened".to_owned(), 2),
         ("type:repo_starred".to_owned(), 3),
+        ("flag:spam".to_owned(), 4),
+        ("review:approved".to_owned(), 1),
+        ("review:rejected".to_owned(), 3),
     ]);
     let notifier = Arc::new(Captured::default());
     let alert = Alert {
@@ -72,4 +75,12 @@ async fn summarises_counters_and_dead_letters_and_notifies_once() {
     assert_eq!(sent.len(), 1);
     assert!(sent[0].contains("5 stored, 2 dropped"));
     assert!(sent[0].contains("Dead letters waiting: s-raw-events-dlq.fifo 3"));
+    assert_eq!(summary.false_positive_rate(), Some(0.25));
+    assert!(
+        sent[0].contains(
+            "Moderation: flagged spam 4; reviewed 4 (1 released, 3 rejected: false-positive rate 25%)"
+        ),
+        "{}",
+        sent[0]
+    );
 }

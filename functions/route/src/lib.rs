@@ -151,7 +151,8 @@ impl Route {
             reviewer,
             lifecycle: Arc::new(community_aws::lifecycle::DynamoLifecycle::new(
                 clients.dynamodb.clone(),
-                &config.members_table,
+                tables.clone(),
+                config.hot_retention_days,
             )),
             lifecycle_config: Arc::new(lifecycle_config),
             store: Arc::new(DynamoEventStore::new(
@@ -212,9 +213,22 @@ impl Route {
         if !self.reviews.needs_notice(&id, now).await? {
             return Ok(());
         }
-        self.reviewer.notify(&review_notice(event)).await?;
+        match self.reviewer.notify(&review_notice(event)).await {
+            Ok(()) => {
+                tracing::info!(event_id = %event.event_id, "reviewer notified of a held event");
+            }
+            // Slack refused for good (a revoked webhook): retrying cannot
+            // help, and the event is safe in the review queue either way.
+            Err(error) if !error.is_retryable() => {
+                tracing::error!(
+                    event_id = %event.event_id,
+                    error = %error,
+                    "reviewer notice refused; the event waits in `communityctl review list`"
+                );
+            }
+            Err(error) => return Err(error.into()),
+        }
         self.reviews.noticed(&id, now).await?;
-        tracing::info!(event_id = %event.event_id, "reviewer notified of a held event");
         Ok(())
     }
 
@@ -245,17 +259,34 @@ impl Route {
             if transitions.is_empty() && state.stage.is_some() && !stale {
                 return Ok(());
             }
+            let mut milestones = Vec::with_capacity(transitions.len());
             for (offset, transition) in (0u32..).zip(&transitions) {
-                let milestone = signal::lifecycle::transition_event(
-                    event,
-                    transition,
-                    state.transitions + offset,
-                    &standing,
-                    &config.version,
-                    now,
-                )
-                .map_err(|e| RecordError::Poison(e.to_string()))?;
-                if self.store.record(&milestone, now).await? == Recorded::Stored {
+                milestones.push(
+                    signal::lifecycle::transition_event(
+                        event,
+                        transition,
+                        state.transitions + offset,
+                        &standing,
+                        &config.version,
+                        now,
+                    )
+                    .map_err(|e| RecordError::Poison(e.to_string()))?,
+                );
+            }
+            let update = StageUpdate {
+                stage: standing.stage.as_str().to_owned(),
+                ever_contributed: state.ever_contributed || standing.contributions > 0,
+                transitions: state
+                    .transitions
+                    .saturating_add(u32::try_from(milestones.len()).unwrap_or(u32::MAX)),
+                forget_before,
+            };
+            let saved = self
+                .lifecycle
+                .save(&event.user_id, &state, &update, &milestones, now)
+                .await?;
+            if saved {
+                for milestone in &milestones {
                     tracing::info!(
                         event_id = %milestone.event_id,
                         member_id = event.user_id,
@@ -265,17 +296,6 @@ impl Route {
                     );
                 }
             }
-            let recorded = u32::try_from(transitions.len()).unwrap_or(u32::MAX);
-            let update = StageUpdate {
-                stage: standing.stage.as_str().to_owned(),
-                ever_contributed: state.ever_contributed || standing.contributions > 0,
-                transitions: state.transitions.saturating_add(recorded),
-                forget_before,
-            };
-            let saved = self
-                .lifecycle
-                .save(&event.user_id, &state, &update, now)
-                .await?;
             if saved {
                 return Ok(());
             }

@@ -22,6 +22,8 @@ struct MemoryStore {
 #[derive(Default)]
 struct MemoryLifecycle {
     members: Mutex<std::collections::HashMap<String, MemberActivity>>,
+    /// Milestones saved with a stage, in order.
+    milestones: Mutex<Vec<CanonicalEvent>>,
 }
 
 #[async_trait]
@@ -38,15 +40,20 @@ impl LifecycleStore for MemoryLifecycle {
         member_id: &str,
         loaded: &MemberActivity,
         update: &community_aws::ports::StageUpdate,
+        milestones: &[CanonicalEvent],
         _now: OffsetDateTime,
     ) -> Result<bool, AwsError> {
         let mut members = self.members.lock().unwrap();
         let Some(member) = members.get_mut(member_id) else {
             return Ok(false);
         };
-        if member.version != loaded.version {
+        if member.version != loaded.version || member.transitions != loaded.transitions {
             return Ok(false);
         }
+        self.milestones
+            .lock()
+            .unwrap()
+            .extend_from_slice(milestones);
         member.stage = Some(update.stage.clone());
         member.ever_contributed = update.ever_contributed;
         member.transitions = update.transitions;
@@ -82,11 +89,16 @@ impl ReviewQueue for MemoryReviews {
 struct MemoryNotifier {
     texts: Mutex<Vec<String>>,
     failures_left: Mutex<u32>,
+    /// Answer like a revoked webhook.
+    revoked: bool,
 }
 
 #[async_trait]
 impl Notifier for MemoryNotifier {
     async fn notify(&self, text: &str) -> Result<(), AwsError> {
+        if self.revoked {
+            return Err(AwsError::permanent("SlackWebhook", "404", "no_service"));
+        }
         let mut left = self.failures_left.lock().unwrap();
         if *left > 0 {
             *left -= 1;
@@ -121,6 +133,7 @@ impl EventStore for MemoryStore {
         if let Some(lifecycle) = &self.lifecycle
             && !event.actor.is_bot
             && !event.event_type.is_derived()
+            && event.routing_target != canonical_event::RoutingTarget::Review
         {
             let mut members = lifecycle.members.lock().unwrap();
             let member = members.entry(event.user_id.clone()).or_default();
@@ -238,10 +251,9 @@ async fn a_first_contribution_and_stage_ups_become_events_once() {
         .unwrap();
     r.handle(batch(&[merged])).await.unwrap();
 
-    let stored = store.stored.lock().unwrap();
+    let stored = lifecycle.milestones.lock().unwrap();
     let milestones: Vec<(&str, Vec<String>)> = stored
         .iter()
-        .filter(|e| e.event_type.is_derived())
         .map(|e| {
             (
                 e.provenance.platform_event.as_str(),
@@ -347,4 +359,33 @@ async fn a_store_failure_fails_that_record_and_the_rest_in_order() {
         .collect();
     assert_eq!(failed, ["m1", "m2"]);
     assert_eq!(store.seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_revoked_reviewer_webhook_does_not_block_the_queue_and_held_spam_is_not_activity() {
+    let lifecycle = Arc::new(MemoryLifecycle::default());
+    let store = Arc::new(MemoryStore {
+        lifecycle: Some(lifecycle.clone()),
+        ..Default::default()
+    });
+    let reviews = Arc::new(MemoryReviews::default());
+    let mut r = route(store.clone(), Arc::new(MemoryQueue::default()));
+    r.reviewer = Arc::new(MemoryNotifier {
+        revoked: true,
+        ..Default::default()
+    });
+    r.reviews = reviews.clone();
+    r.lifecycle = lifecycle.clone();
+    let response = r.handle(batch(&[held_event("d1")])).await.unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(
+        reviews.notified.lock().unwrap().len(),
+        1,
+        "marked: not retried forever"
+    );
+    assert_eq!(store.stored.lock().unwrap().len(), 1);
+    assert!(
+        !lifecycle.members.lock().unwrap().contains_key("m1"),
+        "a held event does not advance its author's stage"
+    );
 }

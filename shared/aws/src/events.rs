@@ -263,15 +263,20 @@ impl EventStore for DynamoEventStore {
             TransactWriteItem::builder().put(put_event).build(),
             bump_counters(&self.tables.counters, &event.day(), &counters)?,
         ];
-        let outbox_at = match event.routing_target {
-            RoutingTarget::ProductBacklog => Some(items.len()),
-            _ => None,
+        // The target's first item (outbox ticket or review) may already
+        // exist when an event that expired from the hot table comes back.
+        let target_item_at = match event.routing_target {
+            RoutingTarget::ProductBacklog | RoutingTarget::Review => Some(items.len()),
+            RoutingTarget::Analytics | RoutingTarget::Recognition => None,
         };
+        // A held event is not activity until a reviewer releases it (then
+        // the release counts it), so spam never advances its author's stage.
+        let counts_activity = event.routing_target != RoutingTarget::Review;
         items.extend(target_items(
             &self.tables,
             event,
             event.routing_target,
-            true,
+            counts_activity,
             now,
         )?);
 
@@ -285,10 +290,10 @@ impl EventStore for DynamoEventStore {
             Ok(_) => Ok(Recorded::Stored),
             Err(e) if condition_failed_at(&e, 0) => Ok(Recorded::Duplicate),
             // The event had expired from the hot table but its ticket request
-            // is still in the outbox (which never expires): the ticket exists,
-            // so store the event again without a second request.
-            Err(e) if outbox_at.is_some_and(|i| condition_failed_at(&e, i)) => {
-                if let Some(i) = outbox_at {
+            // (or review) is still there (neither expires): it exists, so
+            // store the event again without a second one.
+            Err(e) if target_item_at.is_some_and(|i| condition_failed_at(&e, i)) => {
+                if let Some(i) = target_item_at {
                     items.remove(i);
                 }
                 self.client

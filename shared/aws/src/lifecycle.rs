@@ -7,11 +7,13 @@
 //! `lifecycleTransitions`.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::AttributeValue;
-use canonical_event::{EventType, rfc3339_utc};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use canonical_event::{CanonicalEvent, EventType, rfc3339_utc};
 use time::OffsetDateTime;
 
 use crate::AwsError;
+use crate::counters::{day_key, names};
+use crate::events::{RouteTables, condition_failed_at, event_item};
 use crate::members::member_key;
 use crate::ports::{LifecycleStore, MemberActivity, StageUpdate};
 
@@ -25,16 +27,26 @@ pub fn activity_attribute(day: &str, event_type: EventType) -> String {
 #[derive(Debug, Clone)]
 pub struct DynamoLifecycle {
     client: aws_sdk_dynamodb::Client,
-    table: String,
+    tables: RouteTables,
+    retention: time::Duration,
 }
 
 impl DynamoLifecycle {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> DynamoLifecycle {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        tables: RouteTables,
+        retention_days: u32,
+    ) -> DynamoLifecycle {
         DynamoLifecycle {
             client,
-            table: table.into(),
+            tables,
+            retention: time::Duration::days(i64::from(retention_days)),
         }
     }
+}
+
+fn build_error(e: impl std::fmt::Display) -> AwsError {
+    AwsError::permanent("TransactWriteItems", "Build", e.to_string())
 }
 
 fn number(item: &crate::Item, key: &str) -> i64 {
@@ -51,9 +63,14 @@ impl LifecycleStore for DynamoLifecycle {
         member_id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<MemberActivity>, AwsError> {
-        let Some(item) =
-            crate::get_live_item(&self.client, &self.table, "pk", &member_key(member_id), now)
-                .await?
+        let Some(item) = crate::get_live_item(
+            &self.client,
+            &self.tables.members,
+            "pk",
+            &member_key(member_id),
+            now,
+        )
+        .await?
         else {
             return Ok(None);
         };
@@ -91,12 +108,11 @@ impl LifecycleStore for DynamoLifecycle {
         member_id: &str,
         loaded: &MemberActivity,
         update: &StageUpdate,
+        milestones: &[CanonicalEvent],
         now: OffsetDateTime,
     ) -> Result<bool, AwsError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
+        let mut member = Update::builder()
+            .table_name(&self.tables.members)
             .key("pk", AttributeValue::S(member_key(member_id)))
             .expression_attribute_values(":stage", AttributeValue::S(update.stage.clone()))
             .expression_attribute_values(":ever", AttributeValue::Bool(update.ever_contributed))
@@ -104,21 +120,27 @@ impl LifecycleStore for DynamoLifecycle {
                 ":transitions",
                 AttributeValue::N(update.transitions.to_string()),
             )
-            .expression_attribute_values(":version", AttributeValue::N(loaded.version.to_string()))
-            .expression_attribute_values(":now", AttributeValue::S(rfc3339_utc(now)));
+            .expression_attribute_values(
+                ":before",
+                AttributeValue::N(loaded.transitions.to_string()),
+            )
+            .expression_attribute_values(":version", AttributeValue::N(loaded.version.to_string()));
         let mut set = vec![
             "stage = :stage",
             "everContributed = :ever",
             "lifecycleTransitions = :transitions",
         ];
         if loaded.stage.as_deref() != Some(update.stage.as_str()) {
+            // Only bound when used: DynamoDB rejects unused expression values.
             set.push("stageSince = :now");
+            member =
+                member.expression_attribute_values(":now", AttributeValue::S(rfc3339_utc(now)));
         }
         let mut forget = Vec::new();
         for (i, (day, event_type, _)) in loaded.counts.iter().enumerate() {
             if *day < update.forget_before {
                 let placeholder = format!("#old{i}");
-                request = request.expression_attribute_names(
+                member = member.expression_attribute_names(
                     &placeholder,
                     format!("{ACTIVITY_PREFIX}{day}#{event_type}"),
                 );
@@ -129,20 +151,74 @@ impl LifecycleStore for DynamoLifecycle {
         if !forget.is_empty() {
             expression.push_str(&format!(" REMOVE {}", forget.join(", ")));
         }
+        // Nothing changed since the evaluation: neither new activity nor a
+        // concurrent evaluation that recorded transitions.
+        let unchanged_transitions =
+            "(attribute_not_exists(lifecycleTransitions) OR lifecycleTransitions = :before)";
         let condition = if loaded.version == 0 {
-            "attribute_not_exists(activityVersion) OR activityVersion = :version"
+            format!(
+                "(attribute_not_exists(activityVersion) OR activityVersion = :version) AND {unchanged_transitions}"
+            )
         } else {
-            "activityVersion = :version"
+            format!("activityVersion = :version AND {unchanged_transitions}")
         };
-        let result = request
+        let member = member
             .update_expression(expression)
             .condition_expression(condition)
+            .build()
+            .map_err(build_error)?;
+        let mut items = vec![TransactWriteItem::builder().update(member).build()];
+        // The milestones go in the same transaction: recorded if and only if
+        // the member's transition count moves past their sequence numbers.
+        for milestone in milestones {
+            let expires_at = milestone.received_at.max(now) + self.retention;
+            let put = Put::builder()
+                .table_name(&self.tables.events)
+                .set_item(Some(event_item(milestone, expires_at, now)?))
+                .condition_expression("attribute_not_exists(eventId)")
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().put(put).build());
+        }
+        if let Some(first) = milestones.first() {
+            let mut expression = vec!["#milestones :count".to_owned()];
+            let mut bump = Update::builder()
+                .table_name(&self.tables.counters)
+                .key("pk", AttributeValue::S(day_key(&first.day())))
+                .expression_attribute_names("#milestones", names::MILESTONES)
+                .expression_attribute_values(
+                    ":count",
+                    AttributeValue::N(milestones.len().to_string()),
+                );
+            let types: std::collections::BTreeSet<&str> =
+                milestones.iter().map(|m| m.event_type.as_str()).collect();
+            for (i, event_type) in types.into_iter().enumerate() {
+                let count = milestones
+                    .iter()
+                    .filter(|m| m.event_type.as_str() == event_type)
+                    .count();
+                let value = format!(":t{i}");
+                expression.push(format!("#t{i} {value}"));
+                bump = bump
+                    .expression_attribute_names(format!("#t{i}"), names::event_type(event_type))
+                    .expression_attribute_values(value, AttributeValue::N(count.to_string()));
+            }
+            let bump = bump
+                .update_expression(format!("ADD {}", expression.join(", ")))
+                .build()
+                .map_err(build_error)?;
+            items.push(TransactWriteItem::builder().update(bump).build());
+        }
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
             .send()
-            .await;
-        match result {
+            .await
+        {
             Ok(_) => Ok(true),
-            Err(e) if crate::is_conditional_failure(&e) => Ok(false),
-            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+            Err(e) if condition_failed_at(&e, 0) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
         }
     }
 }

@@ -103,22 +103,22 @@ impl SignalMemory for DynamoSignalMemory {
     ) -> Result<u32, AwsError> {
         let key = format!("REPEAT#{member_id}#{text_fingerprint}");
         let expires = (now + self.repeat_window).unix_timestamp();
-        // A live window is extended with this event; an expired or missing
-        // one starts over with it. The condition keeps the two apart even
-        // when the emulator (or DynamoDB's lag) still holds an expired item.
+        // A live window counts this event (the window runs from the first
+        // post, it is not extended); an expired or missing one starts over
+        // with it. The condition keeps the two apart even when the emulator
+        // (or DynamoDB's lag) still holds an expired item.
         let live = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(&key))
-            .update_expression("ADD eventIds :id SET #exp = :exp")
+            .update_expression("ADD eventIds :id")
             .condition_expression(
                 "#exp > :now AND (size(eventIds) < :cap OR contains(eventIds, :one))",
             )
             .expression_attribute_names("#exp", EXPIRES_AT)
             .expression_attribute_values(":id", AttributeValue::Ss(vec![event_id.to_string()]))
             .expression_attribute_values(":one", s(event_id.to_string()))
-            .expression_attribute_values(":exp", n(expires))
             .expression_attribute_values(":now", n(now.unix_timestamp()))
             .expression_attribute_values(":cap", n(i64::from(REPEAT_CAP)))
             .return_values(ReturnValue::AllNew)

@@ -159,14 +159,16 @@ pub trait LifecycleStore: Send + Sync {
         member_id: &str,
         now: OffsetDateTime,
     ) -> Result<Option<MemberActivity>, AwsError>;
-    /// Saves the new stage, unless activity arrived since `loaded` (then
-    /// false: load and evaluate again). Forgets the counts of days before
-    /// `forget_before`.
+    /// Saves the new stage and records the transitions' events, all or
+    /// nothing, unless activity or another evaluation arrived since `loaded`
+    /// (then false: load and evaluate again). Forgets the counts of days
+    /// before `forget_before`.
     async fn save(
         &self,
         member_id: &str,
         loaded: &MemberActivity,
         update: &StageUpdate,
+        milestones: &[CanonicalEvent],
         now: OffsetDateTime,
     ) -> Result<bool, AwsError>;
 }

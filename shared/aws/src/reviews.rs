@@ -320,8 +320,8 @@ pub async fn decide(
             .build()
             .map_err(build_error)?;
         items.push(TransactWriteItem::builder().put(put_event).build());
-        // The member's activity was counted when the event was stored.
-        items.extend(target_items(tables, &event, target, false, now)?);
+        // A held event was not counted as activity; released, it is.
+        items.extend(target_items(tables, &event, target, true, now)?);
         counters.push(format!("released:{target}"));
     }
     items.push(bump_counters(&tables.counters, &day_of(now), &counters)?);

@@ -79,7 +79,9 @@ pub struct LogNotifier;
 #[async_trait]
 impl Notifier for LogNotifier {
     async fn notify(&self, text: &str) -> Result<(), AwsError> {
-        tracing::info!(text, "notification (no Slack webhook configured)");
+        // The first line only: the rest may quote members' own words.
+        let headline = text.lines().next().unwrap_or_default();
+        tracing::info!(headline, "notification (no Slack webhook configured)");
         Ok(())
     }
 }

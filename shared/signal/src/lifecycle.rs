@@ -14,6 +14,10 @@ use canonical_event::EventType;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
+/// The namespace transition ids derive in (any fixed platform would do; the
+/// `lifecycle/` prefix keeps them apart from delivered events' ids).
+const LIFECYCLE_ID_NAMESPACE: canonical_event::Platform = canonical_event::Platform::Relay;
+
 pub const DEFAULT_LIFECYCLE: &str = include_str!("../weights/lifecycle@1.json");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -244,8 +248,11 @@ pub fn transition_event(
     };
     Ok(CanonicalEvent {
         schema_version: SCHEMA_VERSION,
+        // Scoped to the member, not to the platform of the trigger: a member
+        // with identities on several platforms has one sequence of
+        // transitions, and the n-th has one id whichever event caused it.
         event_id: EventId::derive(
-            trigger.platform,
+            LIFECYCLE_ID_NAMESPACE,
             &format!("lifecycle/{}/{sequence}", trigger.user_id),
             0,
         )?,

@@ -32,6 +32,29 @@ fn spam_issue(number: u64, login: &str, user_id: u64) -> String {
     )
 }
 
+/// The names of a member's activity counters (`act#<day>#<type>`).
+async fn activity_of(stack: &devstack::Stack, member_id: &str) -> Vec<String> {
+    let item = stack
+        .clients
+        .dynamodb
+        .get_item()
+        .table_name(stack.reference("MembersTable").unwrap())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(community_aws::members::member_key(
+                member_id,
+            )),
+        )
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    let mut names: Vec<String> = item.into_keys().filter(|k| k.starts_with("act#")).collect();
+    names.sort();
+    names
+}
+
 fn decision<'a>(event_id: &'a str, verdict: Verdict) -> Decision<'a> {
     Decision {
         event_id,
@@ -83,6 +106,10 @@ async fn held_events_wait_for_a_reviewer_and_each_verdict_counts_once() {
     let held = reader(&stack).get(&first, now).await.unwrap().unwrap();
     assert_eq!(held.routing_target, RoutingTarget::Review);
     assert!(held.moderation.as_ref().unwrap().held);
+    assert!(
+        activity_of(&stack, &held.user_id).await.is_empty(),
+        "held events are not activity"
+    );
 
     // Approve: released to the backlog with its ticket request, exactly once.
     let approved = reviews::decide(db, &tables, 90, &decision(&first, Verdict::Approve), now)
@@ -104,6 +131,11 @@ async fn held_events_wait_for_a_reviewer_and_each_verdict_counts_once() {
             .any(|r| r.rule == "moderation:released")
     );
     assert_eq!(count_items(&stack, "OutboxTable").await, 1);
+    assert_eq!(
+        activity_of(&stack, &held.user_id).await,
+        ["act#2026-11-23#issue_opened"],
+        "released, it counts"
+    );
 
     // Reject: the event stays stored, held, for audit; nothing is ticketed.
     reviews::decide(db, &tables, 90, &decision(&second, Verdict::Reject), now)
