@@ -32,9 +32,9 @@ fn spam_issue(number: u64, login: &str, user_id: u64) -> String {
     )
 }
 
-/// The names of a member's activity counters (`act#<day>#<type>`).
-async fn activity_of(stack: &devstack::Stack, member_id: &str) -> Vec<String> {
-    let item = stack
+/// A member's item (empty when there is none).
+async fn member_item(stack: &devstack::Stack, member_id: &str) -> community_aws::Item {
+    stack
         .clients
         .dynamodb
         .get_item()
@@ -49,8 +49,16 @@ async fn activity_of(stack: &devstack::Stack, member_id: &str) -> Vec<String> {
         .await
         .unwrap()
         .item
-        .unwrap_or_default();
-    let mut names: Vec<String> = item.into_keys().filter(|k| k.starts_with("act#")).collect();
+        .unwrap_or_default()
+}
+
+/// The names of a member's activity counters (`act#<day>#<type>`).
+async fn activity_of(stack: &devstack::Stack, member_id: &str) -> Vec<String> {
+    let mut names: Vec<String> = member_item(stack, member_id)
+        .await
+        .into_keys()
+        .filter(|k| k.starts_with("act#"))
+        .collect();
     names.sort();
     names
 }
@@ -269,22 +277,7 @@ async fn a_first_merged_pull_request_makes_a_contributor_once_with_its_milestone
     assert!(milestones.contains(&"lifecycle.first_contribution".to_owned()));
     assert!(milestones.contains(&"lifecycle.stage_up".to_owned()));
 
-    let member = stack
-        .clients
-        .dynamodb
-        .get_item()
-        .table_name(stack.reference("MembersTable").unwrap())
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(community_aws::members::member_key(
-                &merged.user_id,
-            )),
-        )
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
+    let member = member_item(&stack, &merged.user_id).await;
     assert_eq!(member["stage"].as_s().unwrap(), "contributor");
     assert!(*member["everContributed"].as_bool().unwrap());
     assert_eq!(member["lifecycleTransitions"].as_n().unwrap(), "2");
