@@ -234,31 +234,35 @@ impl EventStore for DynamoEventStore {
             .build()
             .map_err(build_error)?;
 
-        // Lifecycle milestones are conclusions about members, not community
-        // activity: counted apart so they never inflate the event metrics.
-        let mut counters = if event.event_type.is_derived() {
+        // Community metrics count people: lifecycle milestones (conclusions
+        // about members) and bots (kept for audit) are counted apart, so they
+        // never inflate them.
+        let counters = if event.event_type.is_derived() {
             vec![
                 names::MILESTONES.to_owned(),
                 names::event_type(event.event_type.as_str()),
             ]
-        } else {
+        } else if event.actor.is_bot {
             vec![
+                names::bots(),
+                format!("bots:{}", names::event_type(event.event_type.as_str())),
+            ]
+        } else {
+            let mut counters = vec![
                 names::EVENTS.to_owned(),
                 names::target(event.routing_target.as_str()),
                 names::event_type(event.event_type.as_str()),
                 names::signal(event.signal.as_str()),
                 names::platform(event.platform.as_str()),
-            ]
+            ];
+            if let Some(classification) = &event.classification {
+                counters.push(names::category(classification.category.as_str()));
+            }
+            for flag in event.moderation.iter().flat_map(|m| &m.flags) {
+                counters.push(names::flag(flag.kind.as_str()));
+            }
+            counters
         };
-        if event.actor.is_bot {
-            counters.push(names::bots());
-        }
-        if let Some(classification) = &event.classification {
-            counters.push(names::category(classification.category.as_str()));
-        }
-        for flag in event.moderation.iter().flat_map(|m| &m.flags) {
-            counters.push(names::flag(flag.kind.as_str()));
-        }
         let mut items = vec![
             TransactWriteItem::builder().put(put_event).build(),
             bump_counters(&self.tables.counters, &event.day(), &counters)?,

@@ -296,3 +296,42 @@ async fn a_first_merged_pull_request_makes_a_contributor_once_with_its_milestone
         "counted once despite the redelivery"
     );
 }
+
+#[tokio::test]
+async fn bots_are_kept_for_audit_but_not_counted_as_community() {
+    let stack = stack("bots").await;
+    let response = stack
+        .ingest
+        .handle(github_request(
+            "issues",
+            "bot-1",
+            &issue_payload("o/deps", 5, "renovate[bot]", 29139614),
+        ))
+        .await;
+    assert_eq!(response.status_code, 202);
+    stack.drain(SETTLE).await.unwrap();
+    let id = EventId::derive(Platform::Github, "bot-1", 0).unwrap();
+    let event = reader(&stack)
+        .get(&id.to_string(), OffsetDateTime::now_utc())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(event.actor.is_bot);
+    assert_eq!(event.routing_target, RoutingTarget::Analytics);
+    let counters = community_aws::counters::DynamoCounters::new(
+        stack.clients.dynamodb.clone(),
+        stack.reference("CountersTable").unwrap(),
+    );
+    let day = counters.day(&event.day()).await.unwrap();
+    assert_eq!(day.get("bots"), Some(&1));
+    assert_eq!(day.get("bots:type:issue_opened"), Some(&1));
+    assert_eq!(day.get("events"), None, "{day:?}");
+    assert_eq!(day.get("target:analytics"), None);
+    let members = community_aws::members::list(
+        &stack.clients.dynamodb,
+        &stack.reference("MembersTable").unwrap(),
+    )
+    .await
+    .unwrap();
+    assert!(members.iter().all(|m| m.is_bot), "{members:?}");
+}
