@@ -17,7 +17,7 @@ use canonical_event::{CanonicalEvent, RoutingTarget, day_of, rfc3339_utc};
 use time::{Duration, OffsetDateTime};
 
 use crate::AwsError;
-use crate::counters::{add_expression, day_key, names};
+use crate::counters::{day_key, names};
 use crate::members::member_key;
 use crate::ports::{EventStore, Recorded};
 
@@ -50,10 +50,6 @@ impl DynamoEventStore {
             retention: Duration::days(i64::from(retention_days)),
         }
     }
-}
-
-fn build_error(e: impl std::fmt::Display) -> AwsError {
-    AwsError::permanent("TransactWriteItems", "Build", e.to_string())
 }
 
 pub fn sort_key(event: &CanonicalEvent) -> String {
@@ -123,18 +119,32 @@ pub fn bump_counters(
     day: &str,
     counters: &[String],
 ) -> Result<TransactWriteItem, AwsError> {
-    let (expression, counter_names) = add_expression(counters);
+    let amounts = counters.iter().map(|c| (c.clone(), 1)).collect();
+    bump_counters_by(table, day, &amounts)
+}
+
+/// `ADD n` to each named counter of one day's counters item (names must be
+/// distinct: one update cannot name an attribute twice).
+pub fn bump_counters_by(
+    table: &str,
+    day: &str,
+    amounts: &std::collections::BTreeMap<String, usize>,
+) -> Result<TransactWriteItem, AwsError> {
+    let mut parts = Vec::with_capacity(amounts.len());
     let mut bump = Update::builder()
         .table_name(table)
-        .key("pk", AttributeValue::S(day_key(day)))
-        .update_expression(expression)
-        .expression_attribute_values(":one", AttributeValue::N("1".into()));
-    for (placeholder, counter) in counter_names {
-        bump = bump.expression_attribute_names(placeholder, counter);
+        .key("pk", AttributeValue::S(day_key(day)));
+    for (i, (counter, amount)) in amounts.iter().enumerate() {
+        parts.push(format!("#c{i} :c{i}"));
+        bump = bump
+            .expression_attribute_names(format!("#c{i}"), counter)
+            .expression_attribute_values(format!(":c{i}"), AttributeValue::N(amount.to_string()));
     }
-    Ok(TransactWriteItem::builder()
-        .update(bump.build().map_err(build_error)?)
-        .build())
+    let bump = bump
+        .update_expression(format!("ADD {}", parts.join(", ")))
+        .build()
+        .map_err(crate::build_error)?;
+    Ok(TransactWriteItem::builder().update(bump).build())
 }
 
 /// The bookkeeping of sending `event` to `target`, as transaction items:
@@ -158,7 +168,7 @@ pub fn target_items(
                 .set_item(Some(crate::outbox::ticket_request(event, now)))
                 .condition_expression("attribute_not_exists(eventId)")
                 .build()
-                .map_err(build_error)?;
+                .map_err(crate::build_error)?;
             items.push(TransactWriteItem::builder().put(put_ticket).build());
         }
         RoutingTarget::Review => {
@@ -167,7 +177,7 @@ pub fn target_items(
                 .set_item(Some(crate::reviews::review_item(event, now)?))
                 .condition_expression("attribute_not_exists(eventId)")
                 .build()
-                .map_err(build_error)?;
+                .map_err(crate::build_error)?;
             items.push(TransactWriteItem::builder().put(put_review).build());
         }
         RoutingTarget::Analytics | RoutingTarget::Recognition => {}
@@ -207,7 +217,7 @@ pub fn target_items(
         let update = update
             .update_expression(format!("ADD {} SET {}", adds.join(", "), sets.join(", ")))
             .build()
-            .map_err(build_error)?;
+            .map_err(crate::build_error)?;
         items.push(TransactWriteItem::builder().update(update).build());
     }
     Ok(items)
@@ -232,7 +242,7 @@ impl EventStore for DynamoEventStore {
                 AttributeValue::N(now.unix_timestamp().to_string()),
             )
             .build()
-            .map_err(build_error)?;
+            .map_err(crate::build_error)?;
 
         // Community metrics count people: lifecycle milestones (conclusions
         // about members) and bots (kept for audit) are counted apart, so they

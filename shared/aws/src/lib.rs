@@ -90,6 +90,12 @@ pub async fn get_live_item(
     Ok(output.item.filter(|item| !is_expired(item, now)))
 }
 
+/// A transaction item the SDK's builder refused (a missing required field):
+/// a programming error, never worth retrying.
+pub(crate) fn build_error(e: impl std::fmt::Display) -> AwsError {
+    AwsError::permanent("TransactWriteItems", "Build", e.to_string())
+}
+
 /// Whether a single-item write failed its condition expression (as opposed
 /// to failing for any other reason).
 pub fn is_conditional_failure<E, R>(error: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool

@@ -12,8 +12,8 @@ use canonical_event::{CanonicalEvent, EventType, rfc3339_utc};
 use time::OffsetDateTime;
 
 use crate::AwsError;
-use crate::counters::{day_key, names};
-use crate::events::{RouteTables, condition_failed_at, event_item};
+use crate::counters::names;
+use crate::events::{RouteTables, bump_counters_by, condition_failed_at, event_item};
 use crate::members::member_key;
 use crate::ports::{LifecycleStore, MemberActivity, StageUpdate};
 
@@ -43,10 +43,6 @@ impl DynamoLifecycle {
             retention: time::Duration::days(i64::from(retention_days)),
         }
     }
-}
-
-fn build_error(e: impl std::fmt::Display) -> AwsError {
-    AwsError::permanent("TransactWriteItems", "Build", e.to_string())
 }
 
 fn number(item: &crate::Item, key: &str) -> i64 {
@@ -166,7 +162,7 @@ impl LifecycleStore for DynamoLifecycle {
             .update_expression(expression)
             .condition_expression(condition)
             .build()
-            .map_err(build_error)?;
+            .map_err(crate::build_error)?;
         let mut items = vec![TransactWriteItem::builder().update(member).build()];
         // The milestones go in the same transaction: recorded if and only if
         // the member's transition count moves past their sequence numbers.
@@ -177,37 +173,22 @@ impl LifecycleStore for DynamoLifecycle {
                 .set_item(Some(event_item(milestone, expires_at, now)?))
                 .condition_expression("attribute_not_exists(eventId)")
                 .build()
-                .map_err(build_error)?;
+                .map_err(crate::build_error)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
         if let Some(first) = milestones.first() {
-            let mut expression = vec!["#milestones :count".to_owned()];
-            let mut bump = Update::builder()
-                .table_name(&self.tables.counters)
-                .key("pk", AttributeValue::S(day_key(&first.day())))
-                .expression_attribute_names("#milestones", names::MILESTONES)
-                .expression_attribute_values(
-                    ":count",
-                    AttributeValue::N(milestones.len().to_string()),
-                );
-            let types: std::collections::BTreeSet<&str> =
-                milestones.iter().map(|m| m.event_type.as_str()).collect();
-            for (i, event_type) in types.into_iter().enumerate() {
-                let count = milestones
-                    .iter()
-                    .filter(|m| m.event_type.as_str() == event_type)
-                    .count();
-                let value = format!(":t{i}");
-                expression.push(format!("#t{i} {value}"));
-                bump = bump
-                    .expression_attribute_names(format!("#t{i}"), names::event_type(event_type))
-                    .expression_attribute_values(value, AttributeValue::N(count.to_string()));
+            let mut amounts = std::collections::BTreeMap::new();
+            amounts.insert(names::MILESTONES.to_owned(), milestones.len());
+            for milestone in milestones {
+                *amounts
+                    .entry(names::event_type(milestone.event_type.as_str()))
+                    .or_insert(0) += 1;
             }
-            let bump = bump
-                .update_expression(format!("ADD {}", expression.join(", ")))
-                .build()
-                .map_err(build_error)?;
-            items.push(TransactWriteItem::builder().update(bump).build());
+            items.push(bump_counters_by(
+                &self.tables.counters,
+                &first.day(),
+                &amounts,
+            )?);
         }
         match self
             .client

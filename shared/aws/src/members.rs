@@ -580,10 +580,6 @@ impl Expr {
     }
 }
 
-fn build_error(e: impl std::fmt::Display) -> AwsError {
-    AwsError::permanent("TransactWriteItems", "Build", e.to_string())
-}
-
 /// The condition that a member item is still at the version it was read at.
 fn version_condition(item: &Item, placeholder: &str, expr: Expr) -> (String, Expr) {
     match item.get("version") {
@@ -627,7 +623,7 @@ impl Store<'_> {
             .set_item(Some(item))
             .set_condition_expression(condition.map(str::to_owned))
             .build()
-            .map_err(build_error)?;
+            .map_err(crate::build_error)?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
@@ -647,7 +643,7 @@ impl Store<'_> {
             .set_expression_attribute_names(names)
             .set_expression_attribute_values(values)
             .build()
-            .map_err(build_error)?;
+            .map_err(crate::build_error)?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 

@@ -30,10 +30,6 @@ fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn build_error(e: impl std::fmt::Display) -> AwsError {
-    AwsError::permanent("TransactWriteItems", "Build", e.to_string())
-}
-
 /// The pending review item of a held event.
 pub fn review_item(
     event: &CanonicalEvent,
@@ -289,7 +285,7 @@ pub async fn decide(
         .expression_attribute_values(":at", s(rfc3339_utc(now)))
         .expression_attribute_values(":note", s(note))
         .build()
-        .map_err(build_error)?;
+        .map_err(crate::build_error)?;
     let mut counters = vec![names::review(verdict.status())];
     let mut items = vec![TransactWriteItem::builder().update(decided).build()];
     if verdict == Verdict::Approve {
@@ -318,7 +314,7 @@ pub async fn decide(
             .table_name(&tables.events)
             .set_item(Some(event_item(&event, expires_at, now)?))
             .build()
-            .map_err(build_error)?;
+            .map_err(crate::build_error)?;
         items.push(TransactWriteItem::builder().put(put_event).build());
         // A held event was not counted as activity; released, it is.
         items.extend(target_items(tables, &event, target, true, now)?);

@@ -75,11 +75,14 @@ pub async fn run(
     let now = time::OffsetDateTime::now_utc();
     let (event_id, verdict, by, note) = match command {
         ReviewCommand::List { status, json } => {
-            let filter = (status != "all").then_some(status.as_str());
-            let rows = reviews::list(&clients.dynamodb, &tables.reviews, filter)
+            // One read serves both the listing and moderation's record.
+            let all = reviews::list(&clients.dynamodb, &tables.reviews, None)
                 .await
                 .map_err(|e| e.to_string())?;
-            for row in &rows {
+            let rows = all
+                .iter()
+                .filter(|row| status == "all" || row.status == status);
+            for row in rows {
                 if json {
                     println!("{}", serde_json::to_string(row).map_err(|e| e.to_string())?);
                 } else {
@@ -87,9 +90,6 @@ pub async fn run(
                 }
             }
             if !json {
-                let all = reviews::list(&clients.dynamodb, &tables.reviews, None)
-                    .await
-                    .map_err(|e| e.to_string())?;
                 let stats = reviews::stats_of(&all);
                 println!(
                     "{} pending, {} approved, {} rejected; false-positive rate {}",
