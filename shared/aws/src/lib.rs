@@ -3,6 +3,7 @@
 //! Nothing here knows whether it talks to AWS or to an emulator: the SDK's
 //! standard configuration (including `AWS_ENDPOINT_URL`) decides.
 
+pub mod community;
 pub mod counters;
 pub mod error;
 pub mod events;
@@ -12,11 +13,14 @@ pub mod members;
 pub mod memory;
 pub mod outbox;
 pub mod ports;
+pub mod recognition;
 pub mod reviews;
 pub mod secrets;
 pub mod slack;
+pub mod sns;
 pub mod sqs;
 pub mod ssm;
+pub mod tickets;
 
 pub use error::{AwsError, ErrorKind, RecordError};
 
@@ -27,6 +31,7 @@ pub struct Clients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub secretsmanager: aws_sdk_secretsmanager::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 impl Clients {
@@ -43,6 +48,7 @@ impl Clients {
             dynamodb: aws_sdk_dynamodb::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             secretsmanager: aws_sdk_secretsmanager::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
         }
     }
 }

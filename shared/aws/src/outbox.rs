@@ -32,13 +32,16 @@ pub fn ticket_request(
             AttributeValue::L(event.reasons.iter().map(|r| s(&r.detail)).collect()),
         ),
         ("createdAt".to_owned(), s(&rfc3339_utc(now))),
+        ("occurredAt".to_owned(), s(&rfc3339_utc(event.timestamp))),
     ]);
-    let title = event
-        .content
-        .title
-        .clone()
-        .unwrap_or_else(|| format!("{} from {}", event.event_type, event.actor.handle));
-    item.insert("title".to_owned(), s(&title));
+    item.insert("title".to_owned(), s(&ticket_title(event)));
+    if let Some(classification) = &event.classification {
+        item.insert("category".to_owned(), s(classification.category.as_str()));
+    }
+    if let Some(excerpt) = &event.content.excerpt {
+        let excerpt: String = excerpt.chars().take(EXCERPT_CHARS).collect();
+        item.insert("excerpt".to_owned(), s(&excerpt));
+    }
     if let Some(url) = &event.source.url {
         item.insert("sourceUrl".to_owned(), s(url));
     }
@@ -49,6 +52,37 @@ pub fn ticket_request(
         );
     }
     item
+}
+
+/// How much of the member's words a ticket quotes.
+const EXCERPT_CHARS: usize = 1_000;
+const TITLE_CHARS: usize = 90;
+
+/// A ticket's title: the event's own title (issues, topics), else the first
+/// sentence of what the member wrote (chat messages have no title), else
+/// what happened and who.
+pub fn ticket_title(event: &CanonicalEvent) -> String {
+    let from_text = || {
+        let excerpt = event.content.excerpt.as_deref()?;
+        let first_line = excerpt.lines().map(str::trim).find(|l| !l.is_empty())?;
+        let sentence = first_line
+            .split_inclusive(['.', '?', '!'])
+            .next()
+            .unwrap_or(first_line)
+            .trim();
+        let mut title: String = sentence.chars().take(TITLE_CHARS).collect();
+        if sentence.chars().count() > TITLE_CHARS {
+            title.push('…');
+        }
+        Some(title)
+    };
+    event
+        .content
+        .title
+        .clone()
+        .filter(|t| !t.trim().is_empty())
+        .or_else(from_text)
+        .unwrap_or_else(|| format!("{} from {}", event.event_type, event.actor.handle))
 }
 
 /// One row of the outbox as the CLI shows it.

@@ -17,6 +17,7 @@ pub mod classify;
 pub mod evaluation;
 pub mod lifecycle;
 pub mod moderation;
+pub mod similarity;
 
 use canonical_event::{
     Assessment, Category, Classification, EventDraft, Moderation, ModerationFlag, Reason,
