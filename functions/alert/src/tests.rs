@@ -9,8 +9,12 @@ struct FixedCounters(BTreeMap<String, i64>);
 #[async_trait]
 impl CounterReader for FixedCounters {
     async fn day(&self, day: &str) -> Result<BTreeMap<String, i64>, AwsError> {
-        assert_eq!(day, "2026-11-23");
-        Ok(self.0.clone())
+        // Today's counters; the earlier days of the 7-day window are empty.
+        Ok(if day == "2026-11-23" {
+            self.0.clone()
+        } else {
+            BTreeMap::new()
+        })
     }
 }
 
@@ -41,8 +45,258 @@ impl Notifier for Captured {
     }
 }
 
+/// The community side in memory: dead letters can be added and cleared.
+#[derive(Default)]
+struct FakeCommunity {
+    dead_letters: Mutex<i64>,
+}
+
+#[async_trait]
+impl CommunityReader for FakeCommunity {
+    async fn members(&self) -> Result<Vec<MemberSnapshot>, AwsError> {
+        Ok(vec![MemberSnapshot {
+            member_id: "m1".into(),
+            is_bot: false,
+            merged_into: None,
+            first_seen_at: Some(time::macros::datetime!(2026-11-01 09:00 UTC)),
+            contributions: 2,
+            activity: vec![("2026-11-22".into(), "pull_request_merged".into(), 1)],
+        }])
+    }
+    async fn resolved_tickets(
+        &self,
+        _since: OffsetDateTime,
+    ) -> Result<Vec<ResolvedTicket>, AwsError> {
+        Ok(vec![ResolvedTicket {
+            first_report_at: time::macros::datetime!(2026-11-20 09:00 UTC),
+            resolved_at: time::macros::datetime!(2026-11-21 09:00 UTC),
+        }])
+    }
+    async fn oldest_pending_review(&self) -> Result<Option<OffsetDateTime>, AwsError> {
+        Ok(None)
+    }
+    async fn dead_letters(
+        &self,
+        queue_url: &str,
+        _now: OffsetDateTime,
+    ) -> Result<DeadLetterStats, AwsError> {
+        let depth = if queue_url.ends_with("raw-events-dlq.fifo") {
+            *self.dead_letters.lock().unwrap()
+        } else {
+            0
+        };
+        Ok(DeadLetterStats {
+            depth,
+            oldest_age_seconds: Some(if depth > 0 { 120 } else { 0 }),
+        })
+    }
+}
+
+/// The breach state in memory; `lose_next_save` plays an overlapping run.
+#[derive(Default)]
+struct MemoryStates {
+    stored: Mutex<community_aws::community::StoredAlertStates<AlertState>>,
+    lose_next_save: Mutex<bool>,
+}
+
+#[async_trait]
+impl AlertStates for MemoryStates {
+    async fn load(
+        &self,
+    ) -> Result<community_aws::community::StoredAlertStates<AlertState>, AwsError> {
+        Ok(self.stored.lock().unwrap().clone())
+    }
+    async fn save(
+        &self,
+        states: &BTreeMap<String, AlertState>,
+        loaded_version: i64,
+        _now: OffsetDateTime,
+    ) -> Result<bool, AwsError> {
+        let mut stored = self.stored.lock().unwrap();
+        let mut lose = self.lose_next_save.lock().unwrap();
+        if *lose || stored.version != loaded_version {
+            *lose = false;
+            stored.version += 1;
+            return Ok(false);
+        }
+        stored.version += 1;
+        stored.states = states.clone();
+        Ok(true)
+    }
+}
+
+struct Harness {
+    alert: Alert,
+    slack: Arc<Captured>,
+    email: Arc<Captured>,
+    community: Arc<FakeCommunity>,
+    states: Arc<MemoryStates>,
+    now: Arc<Mutex<OffsetDateTime>>,
+}
+
+fn harness(counters: BTreeMap<String, i64>) -> Harness {
+    let slack = Arc::new(Captured::default());
+    let email = Arc::new(Captured::default());
+    let community = Arc::new(FakeCommunity::default());
+    let states = Arc::new(MemoryStates::default());
+    let now = Arc::new(Mutex::new(time::macros::datetime!(2026-11-23 18:00 UTC)));
+    let clock_now = now.clone();
+    let alert = Alert {
+        counters: Arc::new(FixedCounters(counters)),
+        queues: Arc::new(Depths),
+        community: community.clone(),
+        states: states.clone(),
+        dead_letter_queue_urls: vec![
+            "http://x/1/s-raw-events-dlq.fifo".into(),
+            "http://x/1/s-normalized-events-dlq.fifo".into(),
+        ],
+        notifier: slack.clone(),
+        email: Some(email.clone()),
+        posts: true,
+        thresholds: Arc::new(Thresholds::shipped()),
+        contribution: Arc::new(ContributionRule::shipped().unwrap()),
+        cohort_days: 90,
+        clock: Arc::new(move || *clock_now.lock().unwrap()),
+    };
+    Harness {
+        alert,
+        slack,
+        email,
+        community,
+        states,
+        now,
+    }
+}
+
 #[tokio::test]
-async fn summarises_counters_and_dead_letters_and_notifies_once() {
+async fn a_breach_is_told_once_reminded_after_the_cooldown_and_told_again_on_recovery() {
+    let h = harness(BTreeMap::new());
+    let sent = |c: &Captured| c.0.lock().unwrap().clone();
+
+    let healthy = h.alert.handle().await.unwrap();
+    assert!(healthy.notices.is_empty(), "{:?}", healthy.notices);
+    assert!(sent(&h.slack).is_empty() && !healthy.notified);
+    assert_eq!(healthy.metrics.median_resolution_seconds, Some(86_400.0));
+
+    *h.community.dead_letters.lock().unwrap() = 3;
+    let fired = h.alert.handle().await.unwrap();
+    assert_eq!(fired.notices.len(), 1, "{:?}", fired.notices);
+    assert!(fired.notified);
+    assert_eq!(sent(&h.slack).len(), 1);
+    assert_eq!(sent(&h.email), sent(&h.slack), "email gets the same notice");
+    assert!(
+        sent(&h.slack)[0].to_lowercase().contains("dead"),
+        "{}",
+        sent(&h.slack)[0]
+    );
+
+    // Still breached within the cooldown: nothing new.
+    *h.now.lock().unwrap() += time::Duration::hours(1);
+    assert!(h.alert.handle().await.unwrap().notices.is_empty());
+    assert_eq!(sent(&h.slack).len(), 1);
+
+    // Past the cooldown: one reminder.
+    *h.now.lock().unwrap() += time::Duration::hours(24);
+    assert_eq!(h.alert.handle().await.unwrap().notices.len(), 1);
+    assert_eq!(sent(&h.slack).len(), 2);
+
+    *h.community.dead_letters.lock().unwrap() = 0;
+    *h.now.lock().unwrap() += time::Duration::hours(1);
+    let recovered = h.alert.handle().await.unwrap();
+    assert_eq!(recovered.notices.len(), 1, "{:?}", recovered.notices);
+    assert_eq!(sent(&h.slack).len(), 3);
+    assert!(
+        sent(&h.slack)[2].to_lowercase().contains("recover"),
+        "{}",
+        sent(&h.slack)[2]
+    );
+    *h.now.lock().unwrap() += time::Duration::hours(1);
+    assert!(h.alert.handle().await.unwrap().notices.is_empty());
+    assert_eq!(sent(&h.slack).len(), 3);
+}
+
+#[tokio::test]
+async fn a_run_that_loses_the_state_race_tells_nothing() {
+    let h = harness(BTreeMap::new());
+    *h.community.dead_letters.lock().unwrap() = 1;
+    *h.states.lose_next_save.lock().unwrap() = true;
+    let summary = h.alert.handle().await.unwrap();
+    assert!(summary.notices.is_empty());
+    assert!(h.slack.0.lock().unwrap().is_empty());
+    // The next run (which reads the winner's state, here still healthy) fires.
+    assert_eq!(h.alert.handle().await.unwrap().notices.len(), 1);
+}
+
+#[tokio::test]
+async fn metrics_over_http_need_the_bearer_token() {
+    let h = harness(BTreeMap::new());
+    let auth =
+        http::MetricsAuth::token(&secrecy::SecretString::from("a-long-enough-metrics-token"))
+            .unwrap();
+    let request = |authorization: Option<&str>, method: &str| {
+        let mut headers = serde_json::Map::new();
+        if let Some(value) = authorization {
+            headers.insert("authorization".into(), value.into());
+        }
+        serde_json::from_value::<aws_lambda_events::event::apigw::ApiGatewayV2httpRequest>(
+            serde_json::json!({
+                "version": "2.0", "routeKey": "GET /metrics", "rawPath": "/metrics",
+                "headers": headers,
+                "requestContext": { "http": { "method": method, "path": "/metrics" } },
+                "isBase64Encoded": false
+            }),
+        )
+        .unwrap()
+    };
+    let status = |r: &aws_lambda_events::event::apigw::ApiGatewayV2httpResponse| r.status_code;
+    assert_eq!(
+        status(&http::respond(&h.alert, &auth, &request(None, "GET")).await),
+        401
+    );
+    assert_eq!(
+        status(
+            &http::respond(
+                &h.alert,
+                &auth,
+                &request(Some("Bearer wrong-token-of-some-length"), "GET")
+            )
+            .await
+        ),
+        403
+    );
+    assert_eq!(
+        status(
+            &http::respond(
+                &h.alert,
+                &auth,
+                &request(Some("Bearer a-long-enough-metrics-token"), "POST")
+            )
+            .await
+        ),
+        405
+    );
+    let ok = http::respond(
+        &h.alert,
+        &auth,
+        &request(Some("Bearer a-long-enough-metrics-token"), "GET"),
+    )
+    .await;
+    assert_eq!(ok.status_code, 200);
+    let Some(aws_lambda_events::encodings::Body::Text(body)) = ok.body else {
+        panic!("no body")
+    };
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["metrics"]["medianResolutionSeconds"], 86_400.0);
+    assert!(http::MetricsAuth::token(&secrecy::SecretString::from("short")).is_err());
+    let iam = http::MetricsAuth::Iam;
+    assert_eq!(
+        status(&http::respond(&h.alert, &iam, &request(None, "GET")).await),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_breach_notice_carries_the_summary_of_counters_and_dead_letters() {
     let counters = BTreeMap::from([
         ("events".to_owned(), 5),
         ("dropped".to_owned(), 2),
@@ -54,19 +308,10 @@ async fn summarises_counters_and_dead_letters_and_notifies_once() {
         ("review:approved".to_owned(), 1),
         ("review:rejected".to_owned(), 3),
     ]);
-    let notifier = Arc::new(Captured::default());
-    let alert = Alert {
-        counters: Arc::new(FixedCounters(counters)),
-        queues: Arc::new(Depths),
-        dead_letter_queue_urls: vec![
-            "http://x/1/s-raw-events-dlq.fifo".into(),
-            "http://x/1/s-normalized-events-dlq.fifo".into(),
-        ],
-        notifier: notifier.clone(),
-        posts: true,
-        clock: Arc::new(|| time::macros::datetime!(2026-11-23 18:00 UTC)),
-    };
-    let summary = alert.handle().await.unwrap();
+    let h = harness(counters);
+    *h.community.dead_letters.lock().unwrap() = 3;
+    let notifier = h.slack.clone();
+    let summary = h.alert.handle().await.unwrap();
     assert_eq!(summary.events, 5);
     assert_eq!(summary.by_routing_target["product-backlog"], 2);
     assert_eq!(summary.dead_letters["s-raw-events-dlq.fifo"], 3);

@@ -24,6 +24,8 @@ use secrecy::SecretString;
 pub const MAX_BODY_LIMIT: usize = 1_000_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 512 * 1024;
 
+pub mod resolutions;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub raw_events_queue_url: String,
@@ -31,6 +33,8 @@ pub struct Config {
     /// Each enabled platform with the name of the parameter (SSM) or secret
     /// (Secrets Manager ARN) holding its signing secrets or public keys.
     pub platforms: Vec<(Platform, String)>,
+    /// Ticket trackers' resolution webhooks (Linear, Jira).
+    pub resolutions: resolutions::ResolutionConfig,
 }
 
 /// The variable naming where a platform's secrets live.
@@ -77,6 +81,7 @@ impl Config {
                 1024..=MAX_BODY_LIMIT,
             )?,
             platforms,
+            resolutions: resolutions::ResolutionConfig::from_lookup(source)?,
         })
     }
 }
@@ -178,6 +183,7 @@ pub struct Ingest {
     config: Config,
     verifiers: Vec<(Platform, Verifier)>,
     queue: Arc<dyn MessageQueue>,
+    resolutions: Option<resolutions::Resolutions>,
     clock: Clock,
 }
 
@@ -240,8 +246,20 @@ impl Ingest {
             config,
             verifiers,
             queue,
+            resolutions: None,
             clock,
         })
+    }
+
+    /// Enables the trackers' resolution webhooks, sending to `queue`.
+    pub async fn with_resolutions(
+        mut self,
+        secrets: &dyn SecretSource,
+        queue: Arc<dyn MessageQueue>,
+    ) -> Ingest {
+        self.resolutions =
+            Some(resolutions::Resolutions::load(&self.config.resolutions, secrets, queue).await);
+        self
     }
 
     /// Wires the real adapters from SDK clients.
@@ -258,7 +276,15 @@ impl Ingest {
             clients.ssm.clone(),
             clients.secretsmanager.clone(),
         );
-        Ingest::load(config, &secrets, queue, clock).await
+        let resolutions_queue = config.resolutions.queue_url.clone();
+        let ingest = Ingest::load(config, &secrets, queue, clock).await?;
+        Ok(match resolutions_queue {
+            Some(url) => {
+                let queue = Arc::new(community_aws::sqs::SqsQueue::new(clients.sqs.clone(), url));
+                ingest.with_resolutions(&secrets, queue).await
+            }
+            None => ingest,
+        })
     }
 
     pub async fn handle(&self, request: ApiGatewayV2httpRequest) -> ApiGatewayV2httpResponse {
@@ -282,6 +308,15 @@ impl Ingest {
     ) -> Result<ApiGatewayV2httpResponse, Refusal> {
         if request.request_context.http.method != aws_lambda_events::http::Method::POST {
             return Err(Refusal::new(405, "method_not_allowed"));
+        }
+        if let Some(tracker) = resolutions::tracker_of(request) {
+            let resolutions = self
+                .resolutions
+                .as_ref()
+                .ok_or(Refusal::new(404, "unknown_platform"))?;
+            return resolutions
+                .accept(tracker, request, self.config.max_body_bytes, (self.clock)())
+                .await;
         }
         let (platform, endpoint) =
             route_of(request).ok_or(Refusal::new(404, "unknown_platform"))?;
@@ -408,7 +443,10 @@ fn route_of(request: &ApiGatewayV2httpRequest) -> Option<(Platform, Endpoint)> {
 
 /// The body exactly as the platform sent it (base64-decoded when API Gateway
 /// encoded it), refusing oversized bodies before decoding or verifying them.
-fn raw_body(request: &ApiGatewayV2httpRequest, limit: usize) -> Result<Vec<u8>, Refusal> {
+pub(crate) fn raw_body(
+    request: &ApiGatewayV2httpRequest,
+    limit: usize,
+) -> Result<Vec<u8>, Refusal> {
     let text = request.body.as_deref().unwrap_or("");
     if request.is_base64_encoded {
         // base64 is 4/3 of the decoded size: refuse early without allocating.
@@ -440,7 +478,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    const fn new(status: u16, code: &'static str) -> Refusal {
+    pub(crate) const fn new(status: u16, code: &'static str) -> Refusal {
         Refusal {
             status,
             code,
@@ -468,7 +506,7 @@ impl From<Rejection> for Refusal {
     }
 }
 
-fn json_response(status: i64, body: String) -> ApiGatewayV2httpResponse {
+pub(crate) fn json_response(status: i64, body: String) -> ApiGatewayV2httpResponse {
     let mut headers = HeaderMap::new();
     headers.insert("content-type", HeaderValue::from_static("application/json"));
     let mut response = ApiGatewayV2httpResponse::default();

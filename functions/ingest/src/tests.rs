@@ -52,6 +52,7 @@ fn config() -> Config {
         raw_events_queue_url: "q".into(),
         max_body_bytes: 4096,
         platforms: vec![(Platform::Github, "/p".into())],
+        resolutions: Default::default(),
     }
 }
 
@@ -323,7 +324,7 @@ mod every_platform {
         ed25519_dalek::SigningKey::from_bytes(&[1u8; 32])
     }
 
-    struct Named(HashMap<&'static str, String>);
+    pub(super) struct Named(pub(super) HashMap<&'static str, String>);
 
     #[async_trait]
     impl SecretSource for Named {
@@ -346,6 +347,7 @@ mod every_platform {
                 (Platform::Discourse, "/discourse".into()),
                 (Platform::Relay, "/relay".into()),
             ],
+            resolutions: Default::default(),
         };
         let public = hex::encode(discord_key().verifying_key().to_bytes());
         let secrets = Named(HashMap::from([
@@ -601,6 +603,7 @@ mod every_platform {
                 (Platform::Discord, "/discord".into()),
                 (Platform::Slack, "/slack".into()),
             ],
+            resolutions: Default::default(),
         };
         let secrets = Named(HashMap::from([
             ("/discord", "not-a-key".to_owned()),
@@ -642,5 +645,188 @@ mod every_platform {
             202
         );
         assert_eq!(queue.sent.lock().unwrap().len(), 1);
+    }
+}
+
+/// The trackers' resolution webhooks: verified, relayed to route's queue with
+/// `kind = ticketResolution`, and everything else answered without retrying.
+mod resolutions {
+    use std::collections::HashMap;
+
+    use hmac::{Hmac, Mac};
+    use trackers::Tracker;
+
+    use super::every_platform::Named;
+    use super::*;
+
+    const LINEAR_SECRET: &str = "lin_wh_dev_secret";
+    const JIRA_SECRET: &str = "jira-dev-secret";
+    const NOW: time::OffsetDateTime = time::macros::datetime!(2026-11-23 12:00 UTC);
+
+    fn hex_mac(secret: &str, body: &str) -> String {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    async fn ingest(queue: Arc<RecordingQueue>) -> Ingest {
+        let mut config = config();
+        config.resolutions = crate::resolutions::ResolutionConfig {
+            webhooks: vec![
+                (Tracker::Linear, "/linear".into()),
+                (Tracker::Jira, "/jira".into()),
+            ],
+            queue_url: Some("route-queue".into()),
+        };
+        let secrets = Named(HashMap::from([
+            ("/p", "dev-github-secret".to_owned()),
+            ("/linear", LINEAR_SECRET.to_owned()),
+            ("/jira", JIRA_SECRET.to_owned()),
+        ]));
+        Ingest::load(
+            config,
+            &secrets,
+            Arc::new(RecordingQueue::default()),
+            Arc::new(|| NOW),
+        )
+        .await
+        .unwrap()
+        .with_resolutions(&secrets, queue)
+        .await
+    }
+
+    fn linear_completed(sent_at: time::OffsetDateTime) -> String {
+        serde_json::json!({
+            "action": "update", "type": "Issue",
+            "createdAt": "2026-11-23T11:59:59.000Z",
+            "data": {
+                "id": "2f6a1c3e-9d4b-4a8f-b1e2-7c5d3a9e0f11", "identifier": "COM-1",
+                "title": "CSV export crashes", "completedAt": "2026-11-23T11:59:58.000Z",
+                "state": { "id": "s1", "name": "Done", "type": "completed" }
+            },
+            "updatedFrom": { "completedAt": null, "stateId": "s0" },
+            "url": "https://linear.app/dev/issue/COM-1",
+            "webhookTimestamp": (sent_at.unix_timestamp_nanos() / 1_000_000) as i64,
+            "webhookId": "w1"
+        })
+        .to_string()
+    }
+
+    fn tracker_request(
+        tracker: &str,
+        body: &str,
+        headers: &[(&'static str, String)],
+    ) -> ApiGatewayV2httpRequest {
+        let mut r = ApiGatewayV2httpRequest::default();
+        r.request_context.http.method = Method::POST;
+        r.raw_path = Some(format!("/webhooks/{tracker}"));
+        r.path_parameters.insert("platform".into(), tracker.into());
+        for (name, value) in headers {
+            r.headers
+                .insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        r.body = Some(body.to_owned());
+        r
+    }
+
+    #[tokio::test]
+    async fn a_signed_linear_completion_goes_to_route_as_a_resolution() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let body = linear_completed(NOW);
+        let response = ingest
+            .handle(tracker_request(
+                "linear",
+                &body,
+                &[
+                    ("linear-signature", hex_mac(LINEAR_SECRET, &body)),
+                    ("linear-delivery", "d-1".into()),
+                ],
+            ))
+            .await;
+        assert_eq!(response.status_code, 202);
+        let sent = queue.sent.lock().unwrap().clone();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].attributes["kind"], "ticketResolution");
+        let message: serde_json::Value = serde_json::from_str(&sent[0].body).unwrap();
+        assert_eq!(message["tracker"], "linear");
+        assert_eq!(message["ticketId"], "2f6a1c3e-9d4b-4a8f-b1e2-7c5d3a9e0f11");
+        assert_eq!(message["resolvedAt"], "2026-11-23T11:59:58Z");
+        assert!(sent[0].group_id.starts_with("ticket:linear:"));
+    }
+
+    #[tokio::test]
+    async fn forged_stale_and_unsigned_tracker_webhooks_are_refused() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let body = linear_completed(NOW);
+        let forged = ingest
+            .handle(tracker_request(
+                "linear",
+                &body,
+                &[("linear-signature", hex_mac("wrong", &body))],
+            ))
+            .await;
+        assert_eq!(forged.status_code, 401);
+        let unsigned = ingest.handle(tracker_request("linear", &body, &[])).await;
+        assert_eq!(unsigned.status_code, 401);
+        let stale_body = linear_completed(NOW - time::Duration::minutes(5));
+        let stale = ingest
+            .handle(tracker_request(
+                "linear",
+                &stale_body,
+                &[("linear-signature", hex_mac(LINEAR_SECRET, &stale_body))],
+            ))
+            .await;
+        assert_eq!(stale.status_code, 401);
+        let jira_body = r#"{"webhookEvent":"jira:issue_updated"}"#;
+        let jira = ingest
+            .handle(tracker_request(
+                "jira",
+                jira_body,
+                &[(
+                    "x-hub-signature",
+                    format!("sha256={}", hex_mac("wrong", jira_body)),
+                )],
+            ))
+            .await;
+        assert_eq!(jira.status_code, 401);
+        assert!(queue.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn other_tracker_events_are_acknowledged_and_dropped() {
+        let queue = Arc::new(RecordingQueue::default());
+        let ingest = ingest(queue.clone()).await;
+        let body = linear_completed(NOW)
+            .replace(
+                "\"completedAt\":\"2026-11-23T11:59:58.000Z\"",
+                "\"completedAt\":null",
+            )
+            .replace("\"type\":\"completed\"", "\"type\":\"started\"");
+        let response = ingest
+            .handle(tracker_request(
+                "linear",
+                &body,
+                &[("linear-signature", hex_mac(LINEAR_SECRET, &body))],
+            ))
+            .await;
+        assert_eq!(response.status_code, 200);
+        assert!(queue.sent.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_tracker_without_a_configured_secret_is_unknown() {
+        let queue = Arc::new(RecordingQueue::default());
+        let plain = ingest_with(queue.clone()).await;
+        let body = linear_completed(NOW);
+        let response = plain
+            .handle(tracker_request(
+                "linear",
+                &body,
+                &[("linear-signature", hex_mac(LINEAR_SECRET, &body))],
+            ))
+            .await;
+        assert_eq!(response.status_code, 404);
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! store → count → act, in one DynamoDB transaction per event, guarded by the
 //! event id: a redelivered event changes nothing (exactly once per eventId).
-//! product-backlog → a ticket request in the outbox (real trackers come
-//! later); recognition → contribution counters on the member; review → a
+//! product-backlog → a ticket request in the ledger, then exactly one ticket
+//! (or a +1 on a similar open one) in the configured tracker (tickets.rs);
+//! recognition → contribution counters on the member; review → a
 //! pending item in the review queue, and a reviewer is told (Slack);
 //! analytics → stored and counted only.
 //!
@@ -27,8 +28,17 @@ use lambda_kit::Clock;
 use lambda_kit::config::{self, ConfigError, Lookup};
 use lambda_kit::fifo::{self, BatchError};
 use signal::lifecycle::{Activity, LifecycleConfig, Stage};
+use trackers::Tracker;
+
+pub mod tickets;
+
+pub use tickets::{RESOLUTION_KIND, ResolutionMessage, TicketDesk, TicketError};
 
 pub const STAGE: &str = "route";
+
+/// The time a batch may take when the caller gives no deadline (tests, the
+/// local stack): well inside the function's timeout.
+pub const DEFAULT_BUDGET: std::time::Duration = std::time::Duration::from_secs(20);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -44,6 +54,24 @@ pub struct Config {
     pub review_slack_webhook_param: Option<String>,
     /// SSM parameter with replacement lifecycle thresholds (JSON).
     pub lifecycle_config_param: Option<String>,
+    /// SSM SecureString with the tracker's settings and credentials (JSON,
+    /// see trackers::config); none = the ledger's pending requests are the
+    /// backlog.
+    pub ticket_tracker_param: Option<String>,
+    /// How alike (0..1, Dice over title words) a report must be to an open
+    /// ticket to join it instead of opening another.
+    pub similarity_threshold: f64,
+    /// SSM SecureString: Slack webhook that tells reporters their ticket was
+    /// resolved; none = logged only.
+    pub feedback_slack_webhook_param: Option<String>,
+    /// The queue's maxReceiveCount: on the last receive a tracker that is
+    /// still failing sends the record to the DLQ with the reason.
+    pub max_receive_count: u32,
+    /// SSM SecureString: Slack webhook for recognition posts (first
+    /// contributions, stage-ups, merged work); none = logged only.
+    pub recognition_slack_webhook_param: Option<String>,
+    /// At most one recognition post per member within this many hours.
+    pub recognition_cooldown_hours: u32,
 }
 
 impl Config {
@@ -62,6 +90,20 @@ impl Config {
             lifecycle_config_param: config::optional(source, "LIFECYCLE_CONFIG_PARAM"),
             normalized_events_dlq_url: config::required(source, "NORMALIZED_EVENTS_DLQ_URL")?,
             hot_retention_days: config::number(source, "HOT_RETENTION_DAYS", 90, 14..=3650)?,
+            ticket_tracker_param: config::optional(source, "TICKET_TRACKER_PARAM"),
+            similarity_threshold: config::number(source, "SIMILARITY_THRESHOLD", 0.6, 0.05..=1.0)?,
+            feedback_slack_webhook_param: config::optional(source, "FEEDBACK_SLACK_WEBHOOK_PARAM"),
+            max_receive_count: config::number(source, "MAX_RECEIVE_COUNT", 5, 1..=1000)?,
+            recognition_slack_webhook_param: config::optional(
+                source,
+                "RECOGNITION_SLACK_WEBHOOK_PARAM",
+            ),
+            recognition_cooldown_hours: config::number(
+                source,
+                "RECOGNITION_COOLDOWN_HOURS",
+                24,
+                0..=24 * 90,
+            )?,
         })
     }
 }
@@ -77,6 +119,11 @@ pub struct Route {
     pub reviewer: Arc<dyn Notifier>,
     pub lifecycle: Arc<dyn LifecycleStore>,
     pub lifecycle_config: Arc<LifecycleConfig>,
+    pub tickets: TicketDesk,
+    pub max_receive_count: u32,
+    pub recognitions: Arc<dyn community_aws::recognition::Recognitions>,
+    pub recognizer: Arc<dyn Notifier>,
+    pub recognition_cooldown: time::Duration,
     pub clock: Clock,
 }
 
@@ -86,6 +133,12 @@ pub enum InitError {
     Reviewer(#[source] community_aws::AwsError),
     #[error("lifecycle configuration: {0}")]
     Lifecycle(String),
+    #[error("ticket tracker: {0}")]
+    Tracker(String),
+    #[error("reporters' webhook: {0}")]
+    Reporters(#[source] community_aws::AwsError),
+    #[error("recognition webhook: {0}")]
+    Recognition(#[source] community_aws::AwsError),
 }
 
 impl std::fmt::Debug for Route {
@@ -143,7 +196,55 @@ impl Route {
             None => LifecycleConfig::shipped(),
         }
         .map_err(|e| InitError::Lifecycle(e.to_string()))?;
+        let reporters = community_aws::slack::notifier_from_ssm(
+            &clients.ssm,
+            config.feedback_slack_webhook_param.as_deref(),
+        )
+        .await
+        .map_err(InitError::Reporters)?;
+        let sink = match &config.ticket_tracker_param {
+            Some(param) => {
+                let text = community_aws::ssm::SsmSecrets::new(clients.ssm.clone())
+                    .secret(param)
+                    .await
+                    .map_err(|e| InitError::Tracker(e.to_string()))?;
+                let settings = trackers::config::TrackerConfig::from_json(text.expose_secret())
+                    .map_err(|e| InitError::Tracker(e.to_string()))?;
+                let http = reqwest::Client::builder()
+                    .connect_timeout(std::time::Duration::from_secs(3))
+                    .build()
+                    .map_err(|e| InitError::Tracker(e.to_string()))?;
+                Some(settings.sink(http))
+            }
+            None => None,
+        };
+        let tickets = TicketDesk {
+            ledger: Arc::new(community_aws::tickets::DynamoTicketLedger::new(
+                clients.dynamodb.clone(),
+                &config.outbox_table,
+                &config.counters_table,
+            )),
+            sink,
+            similarity_threshold: config.similarity_threshold,
+            reporters,
+        };
+        let recognizer = community_aws::slack::notifier_from_ssm(
+            &clients.ssm,
+            config.recognition_slack_webhook_param.as_deref(),
+        )
+        .await
+        .map_err(InitError::Recognition)?;
         Ok(Route {
+            tickets,
+            max_receive_count: config.max_receive_count,
+            recognitions: Arc::new(community_aws::recognition::DynamoRecognitions::new(
+                clients.dynamodb.clone(),
+                &config.members_table,
+            )),
+            recognizer,
+            recognition_cooldown: time::Duration::hours(i64::from(
+                config.recognition_cooldown_hours,
+            )),
             reviews: Arc::new(community_aws::reviews::DynamoReviewQueue::new(
                 clients.dynamodb.clone(),
                 &config.reviews_table,
@@ -168,12 +269,38 @@ impl Route {
         })
     }
 
+    /// A batch with [`DEFAULT_BUDGET`] to finish in.
     pub async fn handle(&self, event: SqsEvent) -> Result<SqsBatchResponse, BatchError> {
-        fifo::process_in_order(&event, async |_, record| self.record(record).await).await
+        self.handle_until(event, tokio::time::Instant::now() + DEFAULT_BUDGET)
+            .await
     }
 
-    async fn record(&self, record: &SqsMessage) -> Result<(), RouteError> {
+    /// A batch; tracker calls (and their back-off) stop at `deadline`, and
+    /// what is left fails retryably for SQS to redeliver.
+    pub async fn handle_until(
+        &self,
+        event: SqsEvent,
+        deadline: tokio::time::Instant,
+    ) -> Result<SqsBatchResponse, BatchError> {
+        fifo::process_in_order(&event, async |_, record| {
+            self.record(record, deadline).await
+        })
+        .await
+    }
+
+    async fn record(
+        &self,
+        record: &SqsMessage,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), RouteError> {
         let body = record.body.as_deref().unwrap_or("");
+        let kind = record
+            .message_attributes
+            .get("kind")
+            .and_then(|a| a.string_value.as_deref());
+        if kind == Some(RESOLUTION_KIND) {
+            return self.resolution(record, body).await;
+        }
         let event = match decode(body) {
             Ok(event) => event,
             Err(RecordError::Poison(reason)) => return self.dead_letter(record, &reason).await,
@@ -198,9 +325,132 @@ impl Route {
         if event.routing_target == RoutingTarget::Review {
             self.tell_reviewer(&event, now).await?;
         }
-        if !event.actor.is_bot && !event.event_type.is_derived() {
-            self.advance_lifecycle(&event, now).await?;
+        let milestones = if !event.actor.is_bot && !event.event_type.is_derived() {
+            self.advance_lifecycle(&event, now).await?
+        } else {
+            Vec::new()
+        };
+        // Milestones first: "first contribution" says more than "thanks for
+        // the pull request", and the cooldown lets only one of them through.
+        for milestone in milestones.iter().chain(std::iter::once(&event)) {
+            if milestone.routing_target == RoutingTarget::Recognition && !milestone.actor.is_bot {
+                self.recognize(milestone, now).await?;
+            }
         }
+        if let Some(ticket_id) = tickets::closed_github_ticket(&event) {
+            self.tickets
+                .resolve(Tracker::Github, &ticket_id, event.timestamp, now)
+                .await?;
+        }
+        if event.routing_target == RoutingTarget::ProductBacklog {
+            let id = event.event_id.to_string();
+            match self.tickets.file(&id, now, deadline).await {
+                Ok(()) => {}
+                Err(TicketError::Refused(reason)) => {
+                    return self
+                        .dead_letter(record, &format!("ticket refused: {reason}"))
+                        .await;
+                }
+                Err(TicketError::Ledger(error)) => {
+                    return self
+                        .dead_letter(record, &format!("ticket ledger: {error}"))
+                        .await;
+                }
+                Err(TicketError::Retry(error)) if self.last_receive(record) => {
+                    return self
+                        .dead_letter(
+                            record,
+                            &format!(
+                                "ticket not filed after {} attempts: {error}",
+                                self.max_receive_count
+                            ),
+                        )
+                        .await;
+                }
+                Err(TicketError::Retry(error)) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Thanks the member in Slack: at most once per event, at most once per
+    /// member per cooldown, recorded on the member either way.
+    async fn recognize(
+        &self,
+        event: &CanonicalEvent,
+        now: time::OffsetDateTime,
+    ) -> Result<(), RouteError> {
+        use community_aws::recognition::Claim;
+        let id = event.event_id.to_string();
+        match self
+            .recognitions
+            .claim(&event.user_id, &id, self.recognition_cooldown, now)
+            .await?
+        {
+            Claim::Done => return Ok(()),
+            Claim::Cooldown => {
+                tracing::info!(event_id = %event.event_id, member_id = event.user_id, "recognition skipped: member recognised within the cooldown");
+                return Ok(());
+            }
+            Claim::Post => {}
+        }
+        match self.recognizer.notify(&recognition_text(event)).await {
+            Ok(()) => {
+                tracing::info!(event_id = %event.event_id, member_id = event.user_id, "recognition posted");
+                self.recognitions.posted(&id, now).await?;
+                Ok(())
+            }
+            // Slack answered "not now" (429/5xx): nothing was posted, so the
+            // retry may post.
+            Err(error) if error.is_retryable() && error.code != "Transport" => {
+                self.recognitions.not_posted(&id, now).await?;
+                Err(error.into())
+            }
+            // Refused for good, or a lost answer that may have posted: at
+            // most once means not again.
+            Err(error) => {
+                tracing::error!(event_id = %event.event_id, error = %error, "recognition post failed; not retried");
+                self.recognitions.posted(&id, now).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether SQS will dead-letter this record if it fails once more
+    /// (without a reason): then we dead-letter it ourselves, with one.
+    fn last_receive(&self, record: &SqsMessage) -> bool {
+        record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= self.max_receive_count)
+    }
+
+    /// A tracker's (verified) resolution webhook, relayed by ingest.
+    async fn resolution(&self, record: &SqsMessage, body: &str) -> Result<(), RouteError> {
+        let message: ResolutionMessage = match serde_json::from_str(body) {
+            Ok(message) => message,
+            Err(e) => {
+                return self
+                    .dead_letter(
+                        record,
+                        &format!(
+                            "not a ticket resolution: {}",
+                            platforms::redacted_json_error(&e)
+                        ),
+                    )
+                    .await;
+            }
+        };
+        let now = (self.clock)();
+        self.tickets
+            .resolve(
+                message.tracker,
+                &message.ticket_id,
+                message.resolved_at,
+                now,
+            )
+            .await?;
         Ok(())
     }
 
@@ -239,11 +489,11 @@ impl Route {
         &self,
         event: &CanonicalEvent,
         now: time::OffsetDateTime,
-    ) -> Result<(), RouteError> {
+    ) -> Result<Vec<CanonicalEvent>, RouteError> {
         let config = self.lifecycle_config.as_ref();
         for _ in 0..4 {
             let Some(state) = self.lifecycle.load(&event.user_id, now).await? else {
-                return Ok(());
+                return Ok(Vec::new());
             };
             let standing = signal::lifecycle::standing(&activity_of(&state), now, config);
             let before = state
@@ -257,7 +507,7 @@ impl Route {
                 canonical_event::day_of(now - time::Duration::days(config.window_days()));
             let stale = state.counts.iter().any(|(day, _, _)| *day < forget_before);
             if transitions.is_empty() && state.stage.is_some() && !stale {
-                return Ok(());
+                return Ok(Vec::new());
             }
             let mut milestones = Vec::with_capacity(transitions.len());
             for (offset, transition) in (0u32..).zip(&transitions) {
@@ -297,7 +547,7 @@ impl Route {
                 }
             }
             if saved {
-                return Ok(());
+                return Ok(milestones);
             }
         }
         Err(RecordError::Dependency(community_aws::AwsError::retryable(
@@ -330,6 +580,37 @@ fn activity_of(state: &MemberActivity) -> Vec<Activity> {
         activity.extend((0..*count).map(|_| Activity { event_type, at }));
     }
     activity
+}
+
+/// The recognition post: who, for what, and a link. No emails, no payload.
+pub fn recognition_text(event: &CanonicalEvent) -> String {
+    use canonical_event::EventType;
+    let who = &event.actor.handle;
+    let link = event
+        .source
+        .url
+        .as_deref()
+        .map(|u| format!(" {u}"))
+        .unwrap_or_default();
+    let title = event.content.title.as_deref().unwrap_or("");
+    match event.event_type {
+        EventType::FirstContribution => {
+            format!(":tada: {who} made their first contribution to the community!{link}")
+        }
+        EventType::StageChanged => {
+            let stage = event
+                .content
+                .labels
+                .iter()
+                .find_map(|l| l.strip_prefix("stage:"))
+                .unwrap_or("regular");
+            format!(":star: {who} is now a community {stage}. Thank you!")
+        }
+        _ => format!(
+            ":raised_hands: Thanks {who} for {}: {title}{link}",
+            event.event_type.as_str().replace('_', " ")
+        ),
+    }
 }
 
 /// What a reviewer reads in Slack: what was held, why, and how to decide.

@@ -9,8 +9,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let route = route::Route::from_clients(&config, &clients, lambda_kit::system_clock()).await?;
     let route = &route;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
+        // Stop calling trackers 5 s before the function would be killed, so
+        // the ledger is always written and the batch response returned.
+        let deadline =
+            lambda_kit::deadline(event.context.deadline, std::time::Duration::from_secs(5));
         route
-            .handle(event.payload)
+            .handle_until(event.payload, tokio::time::Instant::from_std(deadline))
             .await
             .map_err(lambda_runtime::Error::from)
     }))

@@ -192,9 +192,21 @@ fn route(store: Arc<MemoryStore>, dlq: Arc<MemoryQueue>) -> Route {
         reviewer: Arc::new(MemoryNotifier::default()),
         lifecycle: Arc::new(MemoryLifecycle::default()),
         lifecycle_config: Arc::new(LifecycleConfig::shipped().unwrap()),
+        tickets: TicketDesk {
+            ledger: Arc::new(tickets::MemoryTickets::default()),
+            sink: None,
+            similarity_threshold: 0.6,
+            reporters: Arc::new(MemoryNotifier::default()),
+        },
+        max_receive_count: 3,
+        recognitions: Arc::new(tickets::MemoryRecognitions::default()),
+        recognizer: Arc::new(MemoryNotifier::default()),
+        recognition_cooldown: time::Duration::hours(24),
         clock: Arc::new(|| time::macros::datetime!(2026-11-23 12:00 UTC)),
     }
 }
+
+mod tickets;
 
 /// A valid event of `event_type` by member `m1`, routed to `target`.
 fn typed_event(delivery: &str, event_type: &str, target: &str) -> String {

@@ -88,7 +88,18 @@ pub fn resolve_offline(
             table_physical(&name, region, account_id),
         );
     }
+    for topic in &template.topics {
+        let arn = format!("arn:aws:sns:{region}:{account_id}:{stack_name}-{topic}");
+        context.resources.insert(topic.clone(), topic_physical(arn));
+    }
     finish(template, context)
+}
+
+fn topic_physical(arn: String) -> Physical {
+    Physical {
+        attributes: BTreeMap::from([("TopicArn".to_owned(), arn.clone())]),
+        reference: arn,
+    }
 }
 
 fn base_context(
@@ -232,6 +243,20 @@ pub async fn provision(
             table.logical_id.clone(),
             table_physical(&name, &region, &context.account_id),
         );
+    }
+
+    // Topics (alerts by email): the emulator keeps what is published.
+    let sns = aws_sdk_sns::Client::new(sdk);
+    for topic in &template.topics {
+        let arn = sns
+            .create_topic()
+            .name(format!("{stack_name}-{topic}"))
+            .send()
+            .await
+            .map_err(aws("CreateTopic"))?
+            .topic_arn
+            .unwrap_or_default();
+        context.resources.insert(topic.clone(), topic_physical(arn));
     }
     finish(template, context)
 }

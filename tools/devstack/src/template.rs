@@ -94,6 +94,8 @@ pub struct Template {
     pub queues: Vec<QueueSpec>,
     pub tables: Vec<TableSpec>,
     pub functions: Vec<FunctionSpec>,
+    /// SNS topics (logical ids): created by name `<stack>-<logical id>`.
+    pub topics: Vec<String>,
 }
 
 /// Where a resolved stack lives.
@@ -146,6 +148,7 @@ impl Template {
             queues: Vec::new(),
             tables: Vec::new(),
             functions: Vec::new(),
+            topics: Vec::new(),
         };
         for (id, resource) in resources {
             let id = id.as_str().ok_or_else(|| shape("resource id"))?.to_owned();
@@ -157,6 +160,7 @@ impl Template {
                 "AWS::Serverless::Function" => template
                     .functions
                     .push(function_spec(id, resource, &props)?),
+                "AWS::SNS::Topic" => template.topics.push(id),
                 _ => {}
             }
         }

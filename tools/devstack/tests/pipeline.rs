@@ -572,12 +572,12 @@ async fn concurrent_first_sightings_agree_on_one_member() {
 }
 
 #[tokio::test]
-async fn alert_posts_a_summary_to_slack_when_configured() {
+async fn alert_tells_slack_once_per_breach_and_once_on_recovery() {
     let slack = wiremock::MockServer::start().await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .and(wiremock::matchers::body_string_contains("stored"))
         .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("ok"))
-        .expect(1)
+        .expect(2)
         .mount(&slack)
         .await;
     let sdk = sdk().await;
@@ -599,8 +599,34 @@ async fn alert_posts_a_summary_to_slack_when_configured() {
         .handle(fixture_request("github-issue-opened.json"))
         .await;
     stack.drain(SETTLE).await.unwrap();
-    let summary = stack.alert.handle().await.unwrap();
-    assert!(summary.notified);
-    assert_eq!(summary.dead_letters.len(), 2);
-    // wiremock verifies `expect(1)` when dropped.
+    let healthy = stack.alert.handle().await.unwrap();
+    assert!(!healthy.notified && healthy.notices.is_empty(), "{:?}", healthy.notices);
+    assert_eq!(healthy.dead_letters.len(), 2);
+
+    // A dead letter arrives: one notice, however often the sweep runs.
+    let dlq = stack.reference("NormalizedEventsDeadLetterQueue").unwrap();
+    stack
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(&dlq)
+        .message_group_id("g")
+        .message_deduplication_id("d1")
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let fired = stack.alert.handle().await.unwrap();
+    assert!(fired.notified);
+    assert_eq!(fired.notices.len(), 1, "{:?}", fired.notices);
+    assert_eq!(fired.metrics.dead_letters, 1);
+    assert!(stack.alert.handle().await.unwrap().notices.is_empty());
+
+    // Drained: one recovery notice.
+    stack.clients.sqs.purge_queue().queue_url(&dlq).send().await.unwrap();
+    let recovered = stack.alert.handle().await.unwrap();
+    assert_eq!(recovered.notices.len(), 1, "{:?}", recovered.notices);
+    assert!(recovered.notices[0].to_lowercase().contains("recover"), "{:?}", recovered.notices);
+    assert!(stack.alert.handle().await.unwrap().notices.is_empty());
+    // wiremock verifies `expect(2)` when dropped.
 }
