@@ -14,6 +14,7 @@ pub mod memory;
 pub mod outbox;
 pub mod ports;
 pub mod recognition;
+pub mod redrive;
 pub mod reviews;
 pub mod secrets;
 pub mod slack;

@@ -247,15 +247,24 @@ pub async fn send_dead_letter(
 ) -> Result<(), AwsError> {
     let message_id = record.message_id.as_deref().unwrap_or_default();
     let body = record.body.as_deref().unwrap_or("");
-    queue
-        .send(&dead_letter(
-            stage,
-            message_id,
-            lambda_kit::fifo::group_of(record),
-            body,
-            reason,
-        ))
-        .await?;
+    let mut letter = dead_letter(
+        stage,
+        message_id,
+        lambda_kit::fifo::group_of(record),
+        body,
+        reason,
+    );
+    // The record's own string attributes (route's `kind`) travel with it, so
+    // a redrive brings back the message exactly as it was.
+    for (name, attribute) in &record.message_attributes {
+        if let Some(value) = &attribute.string_value {
+            letter
+                .attributes
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+    }
+    queue.send(&letter).await?;
     tracing::error!(
         stage,
         message_id,

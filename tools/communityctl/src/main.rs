@@ -2,6 +2,7 @@
 //! (`AWS_ENDPOINT_URL`), through the same adapters the functions use.
 #![allow(clippy::print_stdout)]
 
+mod dlq;
 mod members;
 mod review;
 
@@ -59,10 +60,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Dead-letter queues: depth, and with --peek the messages and why they failed.
+    /// Dead-letter queues: list (the default: depth, and with --peek N the
+    /// messages and why they failed), or redrive them to their source queues.
+    #[command(args_conflicts_with_subcommands = true)]
     Dlq {
-        #[arg(long, default_value_t = 0)]
-        peek: i32,
+        #[command(subcommand)]
+        command: Option<dlq::DlqCommand>,
+        /// `dlq --peek N` is `dlq list --peek N`.
+        #[command(flatten)]
+        list: dlq::ListArgs,
     },
 }
 
@@ -160,28 +166,35 @@ async fn run(cli: Cli) -> Result<(), CtlError> {
                 }
             }
         }
-        Command::Dlq { peek } => {
-            for queue in ["raw-events-dlq.fifo", "normalized-events-dlq.fifo"] {
-                let name = format!("{stack}-{queue}");
-                let url = clients
-                    .sqs
-                    .get_queue_url()
-                    .queue_name(&name)
-                    .send()
-                    .await
-                    .map_err(|e| community_aws::AwsError::from_sdk("GetQueueUrl", e))?
-                    .queue_url
-                    .unwrap_or_default();
-                let depth = clients.sqs.depth(&url).await?;
-                println!(
-                    "{name}: {} waiting, {} in flight",
-                    depth.visible, depth.in_flight
-                );
-                if peek > 0 {
-                    peek_messages(&clients.sqs, &url, peek).await?;
+        Command::Dlq { command, list } => match command.unwrap_or(dlq::DlqCommand::List(list)) {
+            dlq::DlqCommand::List(dlq::ListArgs { peek }) => {
+                for queue in ["raw-events-dlq.fifo", "normalized-events-dlq.fifo"] {
+                    let name = format!("{stack}-{queue}");
+                    let url = clients
+                        .sqs
+                        .get_queue_url()
+                        .queue_name(&name)
+                        .send()
+                        .await
+                        .map_err(|e| community_aws::AwsError::from_sdk("GetQueueUrl", e))?
+                        .queue_url
+                        .unwrap_or_default();
+                    let depth = clients.sqs.depth(&url).await?;
+                    println!(
+                        "{name}: {} waiting, {} in flight",
+                        depth.visible, depth.in_flight
+                    );
+                    if peek > 0 {
+                        peek_messages(&clients.sqs, &url, peek).await?;
+                    }
                 }
             }
-        }
+            dlq::DlqCommand::Redrive(args) => {
+                dlq::redrive(&clients.sqs, stack, &args)
+                    .await
+                    .map_err(CtlError::Other)?;
+            }
+        },
     }
     Ok(())
 }
