@@ -26,6 +26,9 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 512 * 1024;
 
 pub mod resolutions;
 
+/// The function's name in metrics.
+pub const STAGE: &str = "ingest";
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub raw_events_queue_url: String,
@@ -297,6 +300,7 @@ impl Ingest {
                     fields = refusal.fields.len(),
                     "webhook refused"
                 );
+                lambda_kit::emf::count_by(STAGE, "Reason", refusal.code, "Rejected", 1);
                 refusal.into_response()
             }
         }
@@ -393,6 +397,7 @@ impl Ingest {
                         .flatten(),
                     "delivery accepted"
                 );
+                lambda_kit::emf::count_by(STAGE, "Platform", platform.as_str(), "Accepted", 1);
                 Ok(reply_response(&reply, Some(&message.delivery_id)))
             }
         }

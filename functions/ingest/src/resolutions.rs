@@ -158,6 +158,7 @@ impl Resolutions {
             delivery_id = resolution.delivery_id.as_deref(),
             "ticket resolution accepted"
         );
+        lambda_kit::emf::count_by(crate::STAGE, "Platform", tracker.as_str(), "Accepted", 1);
         Ok(json_response(
             202,
             serde_json::json!({ "status": "accepted" }).to_string(),

@@ -115,6 +115,30 @@ struct Tally {
     duplicates: usize,
     dropped: usize,
     dead_lettered: usize,
+    /// Events by category and moderation flags by kind (for metrics).
+    categories: std::collections::BTreeMap<&'static str, i64>,
+    flags: std::collections::BTreeMap<&'static str, i64>,
+}
+
+impl Tally {
+    /// The batch as EMF metrics: what the dashboard draws.
+    fn emit(&self) {
+        use lambda_kit::emf::{Emf, NAMESPACE, count_by};
+        let as_count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        Emf::new(NAMESPACE)
+            .dimension("Function", STAGE)
+            .count("Emitted", as_count(self.emitted))
+            .count("DuplicatesDropped", as_count(self.duplicates))
+            .count("DroppedByRule", as_count(self.dropped))
+            .count("DeadLettered", as_count(self.dead_lettered))
+            .emit();
+        for (category, count) in &self.categories {
+            count_by(STAGE, "Category", category, "Events", *count);
+        }
+        for (flag, count) in &self.flags {
+            count_by(STAGE, "Flag", flag, "Flagged", *count);
+        }
+    }
 }
 
 impl Normalize {
@@ -197,6 +221,7 @@ impl Normalize {
             }
         }
         let response = failures.response();
+        tally.emit();
         tracing::info!(
             records = event.records.len(),
             emitted = tally.emitted,
@@ -218,7 +243,13 @@ impl Normalize {
         pending: &mut Vec<Pending>,
         tally: &mut Tally,
     ) -> Result<(), NormalizeError> {
-        match self.normalize(position, record, pending, tally).await {
+        let started = std::time::Instant::now();
+        let outcome = self.normalize(position, record, pending, tally).await;
+        lambda_kit::emf::Emf::new(lambda_kit::emf::NAMESPACE)
+            .dimension("Function", STAGE)
+            .millis("NormalizeLatency", started.elapsed().as_secs_f64() * 1000.0)
+            .emit();
+        match outcome {
             Err(RecordError::Poison(reason)) => {
                 self.dead_letter(record, &reason).await?;
                 tally.dead_lettered += 1;
@@ -293,7 +324,16 @@ impl Normalize {
                     .remember_thread(&key, classification.category, now)
                     .await?;
             }
+            if let Some(classification) = &assessment.classification {
+                *tally
+                    .categories
+                    .entry(classification.category.as_str())
+                    .or_default() += 1;
+            }
             if let Some(moderation) = &assessment.moderation {
+                for flag in &moderation.flags {
+                    *tally.flags.entry(flag.kind.as_str()).or_default() += 1;
+                }
                 tracing::info!(
                     event_id = %draft.event_id,
                     held = moderation.held,

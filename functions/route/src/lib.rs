@@ -308,13 +308,22 @@ impl Route {
         };
         let now = (self.clock)();
         match self.store.record(&event, now).await? {
-            Recorded::Stored => tracing::info!(
-                event_id = %event.event_id,
-                event_type = event.event_type.as_str(),
-                routing_target = event.routing_target.as_str(),
-                signal = event.signal.as_str(),
-                "event routed"
-            ),
+            Recorded::Stored => {
+                tracing::info!(
+                    event_id = %event.event_id,
+                    event_type = event.event_type.as_str(),
+                    routing_target = event.routing_target.as_str(),
+                    signal = event.signal.as_str(),
+                    "event routed"
+                );
+                lambda_kit::emf::count_by(
+                    STAGE,
+                    "RoutingTarget",
+                    event.routing_target.as_str(),
+                    "Routed",
+                    1,
+                );
+            }
             Recorded::Duplicate => {
                 tracing::info!(event_id = %event.event_id, "duplicate event acknowledged")
             }

@@ -62,6 +62,27 @@ pub enum TicketError {
     Ledger(AwsError),
 }
 
+impl TicketError {
+    /// The tracker failure's kind for metrics (None for ledger failures).
+    fn sink_kind(&self) -> Option<&'static str> {
+        match self {
+            TicketError::Refused(_) => Some("rejected"),
+            TicketError::Retry(e) if e.operation == "Tracker" => Some("retryable"),
+            _ => None,
+        }
+    }
+}
+
+/// One ticket or tracker-error count, by tracker and one more dimension.
+fn tickets_metric(tracker: Tracker, dimension: &str, value: &str, metric: &str) {
+    lambda_kit::emf::Emf::new(lambda_kit::emf::NAMESPACE)
+        .dimension("Function", crate::STAGE)
+        .dimension("Tracker", tracker.as_str())
+        .dimension(dimension, value)
+        .count(metric, 1)
+        .emit();
+}
+
 impl From<AwsError> for TicketError {
     fn from(error: AwsError) -> Self {
         if error.is_retryable() {
@@ -271,6 +292,9 @@ impl TicketDesk {
             {
                 Ok(ticket) => ticket,
                 Err(error) => {
+                    if let Some(kind) = error.sink_kind() {
+                        tickets_metric(sink.tracker(), "Kind", kind, "SinkErrors");
+                    }
                     if let TicketError::Refused(reason) = &error {
                         self.ledger.fail(event_id, reason, now).await?;
                     }
@@ -280,13 +304,20 @@ impl TicketDesk {
             self.ledger
                 .complete(&request, &recorded(&ticket), &plan, now)
                 .await?;
+            let joined = matches!(plan, TicketPlan::Join { .. });
             tracing::info!(
                 event_id,
                 tracker = ticket.tracker.as_str(),
                 ticket = ticket.key,
-                joined = matches!(plan, TicketPlan::Join { .. }),
+                joined,
                 reconciled = since.is_some(),
                 "ticket filed"
+            );
+            tickets_metric(
+                ticket.tracker,
+                "Outcome",
+                if joined { "joined" } else { "created" },
+                "Tickets",
             );
             return Ok(());
         }

@@ -193,6 +193,9 @@ impl Emf {
     /// lines to CloudWatch Logs, which extracts the metrics. The lock keeps
     /// each line whole between concurrent log writers.
     pub fn emit(&self) {
+        if !enabled() {
+            return;
+        }
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
@@ -204,6 +207,17 @@ impl Emf {
         }
         out.flush().ok();
     }
+}
+
+/// Whether metrics go to stdout: inside Lambda (where CloudWatch Logs reads
+/// them), or when `EMF_STDOUT=1` asks for them elsewhere. Off in the local
+/// stack and tests, whose stdout is for people.
+fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+            || std::env::var("EMF_STDOUT").is_ok_and(|v| v == "1")
+    })
 }
 
 /// Printable ASCII only (CloudWatch's rule for names and dimension values),
@@ -256,6 +270,16 @@ fn sanitize_namespace(namespace: &str) -> String {
     } else {
         cleaned
     }
+}
+
+/// One count for one function, broken down by one dimension (e.g. ingest's
+/// `Rejected` by `Reason`): the shape every function's per-event metrics take.
+pub fn count_by(function: &str, dimension: &str, value: &str, metric: &str, count: i64) {
+    Emf::new(NAMESPACE)
+        .dimension("Function", function)
+        .dimension(dimension, value)
+        .count(metric, count)
+        .emit();
 }
 
 #[cfg(test)]

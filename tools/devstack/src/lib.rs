@@ -10,6 +10,7 @@ pub mod provision;
 pub mod pump;
 pub mod secrets;
 pub mod stack;
+pub mod standins;
 pub mod template;
 
 pub use provision::ProvisionError;

@@ -600,7 +600,11 @@ async fn alert_tells_slack_once_per_breach_and_once_on_recovery() {
         .await;
     stack.drain(SETTLE).await.unwrap();
     let healthy = stack.alert.handle().await.unwrap();
-    assert!(!healthy.notified && healthy.notices.is_empty(), "{:?}", healthy.notices);
+    assert!(
+        !healthy.notified && healthy.notices.is_empty(),
+        "{:?}",
+        healthy.notices
+    );
     assert_eq!(healthy.dead_letters.len(), 2);
 
     // A dead letter arrives: one notice, however often the sweep runs.
@@ -623,10 +627,21 @@ async fn alert_tells_slack_once_per_breach_and_once_on_recovery() {
     assert!(stack.alert.handle().await.unwrap().notices.is_empty());
 
     // Drained: one recovery notice.
-    stack.clients.sqs.purge_queue().queue_url(&dlq).send().await.unwrap();
+    stack
+        .clients
+        .sqs
+        .purge_queue()
+        .queue_url(&dlq)
+        .send()
+        .await
+        .unwrap();
     let recovered = stack.alert.handle().await.unwrap();
     assert_eq!(recovered.notices.len(), 1, "{:?}", recovered.notices);
-    assert!(recovered.notices[0].to_lowercase().contains("recover"), "{:?}", recovered.notices);
+    assert!(
+        recovered.notices[0].to_lowercase().contains("recover"),
+        "{:?}",
+        recovered.notices
+    );
     assert!(stack.alert.handle().await.unwrap().notices.is_empty());
     // wiremock verifies `expect(2)` when dropped.
 }

@@ -120,29 +120,6 @@ async fn every_platform_fixture_is_answered_as_its_platform_expects_and_stored_o
     );
 }
 
-fn slack_request(body: &str, now: i64) -> ApiGatewayV2httpRequest {
-    let ts = now.to_string();
-    let signature = platforms::slack::sign(
-        devstack::secrets::DEV_SLACK_SIGNING_SECRET,
-        &ts,
-        body.as_bytes(),
-    )
-    .unwrap();
-    serde_json::from_value(serde_json::json!({
-        "version": "2.0",
-        "rawPath": "/webhooks/slack",
-        "headers": {
-            "content-type": "application/json",
-            "x-slack-request-timestamp": ts,
-            "x-slack-signature": signature
-        },
-        "requestContext": { "http": { "method": "POST", "path": "/webhooks/slack" } },
-        "body": body,
-        "isBase64Encoded": false
-    }))
-    .unwrap()
-}
-
 #[tokio::test]
 async fn slack_message_its_app_mention_and_a_late_retry_are_one_event() {
     let stack = stack("slack-dedup").await;

@@ -577,6 +577,8 @@ async fn a_tracker_resolution_message_resolves_and_a_malformed_one_is_dead_lette
             .values()
             .any(|v| v.contains("not a ticket resolution"))
     );
+    // It keeps its kind, so a redrive after a fix is read as a resolution.
+    assert_eq!(letters[0].attributes["kind"], RESOLUTION_KIND);
 }
 
 #[tokio::test]

@@ -139,3 +139,27 @@ pub async fn count_items(stack: &Stack, logical_id: &str) -> usize {
         .unwrap();
     output.items.unwrap_or_default().len()
 }
+
+/// A Slack Events API delivery signed with the dev secret at `now`.
+pub fn slack_request(body: &str, now: i64) -> ApiGatewayV2httpRequest {
+    let ts = now.to_string();
+    let signature = platforms::slack::sign(
+        devstack::secrets::DEV_SLACK_SIGNING_SECRET,
+        &ts,
+        body.as_bytes(),
+    )
+    .unwrap();
+    serde_json::from_value(serde_json::json!({
+        "version": "2.0",
+        "rawPath": "/webhooks/slack",
+        "headers": {
+            "content-type": "application/json",
+            "x-slack-request-timestamp": ts,
+            "x-slack-signature": signature
+        },
+        "requestContext": { "http": { "method": "POST", "path": "/webhooks/slack" } },
+        "body": body,
+        "isBase64Encoded": false
+    }))
+    .unwrap()
+}
