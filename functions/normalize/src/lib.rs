@@ -430,13 +430,6 @@ pub async fn load_models(
     Ok(models)
 }
 
-fn is_reply(event_type: EventType) -> bool {
-    matches!(
-        event_type,
-        EventType::ReplyPosted | EventType::IssueCommented | EventType::DiscussionCommented
-    )
-}
-
 fn thread_key_of(draft: &EventDraft) -> Option<String> {
     let thread = draft.source.thread_id.as_deref()?;
     let container = draft
@@ -454,7 +447,9 @@ fn thread_key_of(draft: &EventDraft) -> Option<String> {
 
 /// The thread a reply belongs to.
 fn reply_thread_key(draft: &EventDraft) -> Option<String> {
-    is_reply(draft.event_type)
+    draft
+        .event_type
+        .is_reply()
         .then(|| thread_key_of(draft))
         .flatten()
 }

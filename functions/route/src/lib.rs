@@ -214,9 +214,13 @@ impl Route {
                     .connect_timeout(std::time::Duration::from_secs(3))
                     .build()
                     .map_err(|e| InitError::Tracker(e.to_string()))?;
-                Some(settings.sink(http))
+                Some((settings.sink(http), adopt_repository(&settings)))
             }
             None => None,
+        };
+        let (sink, adopt_repository) = match sink {
+            Some((sink, adopt)) => (Some(sink), adopt),
+            None => (None, None),
         };
         let tickets = TicketDesk {
             ledger: Arc::new(community_aws::tickets::DynamoTicketLedger::new(
@@ -227,6 +231,7 @@ impl Route {
             sink,
             similarity_threshold: config.similarity_threshold,
             reporters,
+            adopt_repository,
         };
         let recognizer = community_aws::slack::notifier_from_ssm(
             &clients.ssm,
@@ -589,6 +594,17 @@ fn activity_of(state: &MemberActivity) -> Vec<Activity> {
         activity.extend((0..*count).map(|_| Activity { event_type, at }));
     }
     activity
+}
+
+/// With GitHub Issues as the tracker, the repository whose issues are
+/// tickets already.
+fn adopt_repository(settings: &trackers::config::TrackerConfig) -> Option<String> {
+    match settings {
+        trackers::config::TrackerConfig::Github(github) => {
+            Some(format!("{}/{}", github.owner, github.repo))
+        }
+        _ => None,
+    }
 }
 
 /// The recognition post: who, for what, and a link. No emails, no payload.

@@ -197,6 +197,7 @@ fn route(store: Arc<MemoryStore>, dlq: Arc<MemoryQueue>) -> Route {
             sink: None,
             similarity_threshold: 0.6,
             reporters: Arc::new(MemoryNotifier::default()),
+            adopt_repository: None,
         },
         max_receive_count: 3,
         recognitions: Arc::new(tickets::MemoryRecognitions::default()),

@@ -36,6 +36,10 @@ pub struct TicketDesk {
     pub similarity_threshold: f64,
     /// Told when a ticket reporters asked for is resolved.
     pub reporters: Arc<dyn Notifier>,
+    /// With GitHub Issues as the tracker, its `owner/repo`: an issue opened
+    /// there already is the ticket (adopted, never copied — a copy would
+    /// itself arrive as a new issue, and so on).
+    pub adopt_repository: Option<String>,
 }
 
 impl std::fmt::Debug for TicketDesk {
@@ -276,6 +280,9 @@ impl TicketDesk {
             };
             let (plan, since) = match &request.state {
                 RequestState::Complete { .. } => return Ok(()),
+                RequestState::Pending if self.adoptable(&request).is_some() => {
+                    return self.adopt(&request, now).await;
+                }
                 RequestState::Pending => {
                     let plan = self.plan(&request, sink.tracker()).await?;
                     if !self.ledger.begin(event_id, &plan, now).await? {
@@ -328,12 +335,67 @@ impl TicketDesk {
         )))
     }
 
-    /// A similar open ticket to join, else a new one.
+    /// The tracker issue this request already is: an issue opened in the
+    /// GitHub repository tickets go to.
+    fn adoptable(&self, request: &TicketRequest) -> Option<TicketRef> {
+        let repository = self.adopt_repository.as_deref()?;
+        if request.platform != "github" || request.reply {
+            return None;
+        }
+        let id = trackers::webhooks::github_ticket_id_from_url(request.source_url.as_deref()?)?;
+        let (repo, number) = id.rsplit_once('#')?;
+        if !repo.eq_ignore_ascii_case(repository) {
+            return None;
+        }
+        let key = format!("#{number}");
+        Some(TicketRef {
+            tracker: Tracker::Github,
+            key,
+            url: request.source_url.clone().unwrap_or_default(),
+            id,
+        })
+    }
+
+    /// Records the issue itself as the request's ticket: no tracker call.
+    async fn adopt(&self, request: &TicketRequest, now: OffsetDateTime) -> Result<(), TicketError> {
+        let Some(ticket) = self.adoptable(request) else {
+            return Ok(());
+        };
+        self.ledger
+            .complete(request, &recorded(&ticket), &TicketPlan::Create, now)
+            .await?;
+        tracing::info!(
+            event_id = request.event_id,
+            ticket = ticket.key,
+            "issue adopted as its own ticket"
+        );
+        Ok(())
+    }
+
+    /// The open ticket this report belongs to: its thread's ticket for a
+    /// reply ("same here" under a bug report), else a similar open ticket of
+    /// its category; otherwise a new one.
     async fn plan(
         &self,
         request: &TicketRequest,
         tracker: Tracker,
     ) -> Result<TicketPlan, TicketError> {
+        if request.reply
+            && let Some(thread_key) = &request.thread_key
+            && let Some(ticket_pk) = self.ledger.thread_ticket(thread_key).await?
+            && self
+                .ledger
+                .ticket(&ticket_pk)
+                .await?
+                .is_some_and(|t| t.open && t.ticket.tracker == tracker.as_str())
+        {
+            tracing::info!(
+                event_id = request.event_id,
+                ticket_pk,
+                "reply joins its thread's ticket"
+            );
+            return Ok(TicketPlan::Join { ticket_pk });
+        }
         let Some(category) = request
             .category
             .as_deref()
@@ -401,6 +463,16 @@ impl TicketDesk {
                 })?;
                 let marker = marker(&request.event_id);
                 let ticket = tracked(&target.ticket)?;
+                // A comment on the GitHub issue that is the ticket already
+                // says it there: only the asker is recorded.
+                let inside = request
+                    .source_url
+                    .as_deref()
+                    .and_then(trackers::webhooks::github_ticket_id_from_url)
+                    .is_some_and(|id| ticket.tracker == Tracker::Github && id == ticket.id);
+                if inside {
+                    return Ok(ticket);
+                }
                 let done = match since {
                     Some(_) => sink
                         .has_comment(&ticket, &marker, deadline)

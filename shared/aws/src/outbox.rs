@@ -42,6 +42,25 @@ pub fn ticket_request(
         let excerpt: String = excerpt.chars().take(EXCERPT_CHARS).collect();
         item.insert("excerpt".to_owned(), s(&excerpt));
     }
+    if let Some(thread) = &event.source.thread_id {
+        let container = event
+            .source
+            .repository
+            .as_deref()
+            .or(event.source.channel.as_deref())
+            .unwrap_or("");
+        item.insert(
+            "threadKey".to_owned(),
+            s(&crate::memory::thread_key(
+                event.platform.as_str(),
+                container,
+                thread,
+            )),
+        );
+    }
+    if event.event_type.is_reply() {
+        item.insert("isReply".to_owned(), AttributeValue::Bool(true));
+    }
     if let Some(url) = &event.source.url {
         item.insert("sourceUrl".to_owned(), s(url));
     }
@@ -104,6 +123,14 @@ pub async fn list(
 ) -> Result<Vec<TicketRequest>, AwsError> {
     let mut rows = Vec::new();
     for item in crate::scan_all(client, table, None).await? {
+        // The ledger's own rows (tickets, thread pointers) are not requests.
+        if item
+            .get("eventId")
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|k| k.starts_with("TICKET"))
+        {
+            continue;
+        }
         let get = |k: &str| item.get(k).and_then(|v| v.as_s().ok()).cloned();
         rows.push(TicketRequest {
             event_id: get("eventId").unwrap_or_default(),

@@ -4,6 +4,7 @@
 //! | `eventId`                       | what                                                     |
 //! |---------------------------------|----------------------------------------------------------|
 //! | `<event uuid>`                  | the request, written `pending` with the event (events.rs); then `attempting` (plan `create` or `join`, `attemptAt`) *before* any tracker call, `complete` (ticketPk/Key/Url) after it, or `failed` (lastError) when the tracker refused it for good |
+//! | `TICKETTHREAD#<thread key>`     | `ticketPk`: the ticket a thread's report opened, so replies in the thread ("same here") join it |
 //! | `TICKET#<tracker>#<ticket id>`  | a ticket we opened: tracker, ticketId, key, url, title, category, `status` open/resolved, `openCategory` (set only while open: the sparse `openTickets` index), `firstReportAt`, `askers` (member ids), `reporterHandles`, `reportEvents`, `resolvedAt`, `resolutionSeconds`, `reportersTold` |
 //!
 //! A request found `attempting` (or `failed`) was maybe sent: the caller
@@ -82,6 +83,10 @@ pub struct TicketRequest {
     pub labels: Vec<String>,
     /// When the member reported it (the event's occurredAt).
     pub reported_at: OffsetDateTime,
+    /// The conversation it belongs to (memory::thread_key), if any.
+    pub thread_key: Option<String>,
+    /// A reply inside that conversation rather than its opening post.
+    pub reply: bool,
 }
 
 /// A ticket in the ledger.
@@ -100,6 +105,10 @@ pub struct LedgerTicket {
     pub reporters_told: bool,
 }
 
+fn thread_pointer(thread_key: &str) -> String {
+    format!("TICKETTHREAD#{thread_key}")
+}
+
 pub fn ticket_pk(tracker: &str, ticket_id: &str) -> String {
     format!("TICKET#{tracker}#{ticket_id}")
 }
@@ -111,6 +120,8 @@ pub trait TicketLedger: Send + Sync {
     async fn open_tickets(&self, category: &str, limit: i32)
     -> Result<Vec<LedgerTicket>, AwsError>;
     async fn ticket(&self, pk: &str) -> Result<Option<LedgerTicket>, AwsError>;
+    /// The ticket a report in this thread opened (its ledger key), if any.
+    async fn thread_ticket(&self, thread_key: &str) -> Result<Option<String>, AwsError>;
     /// pending → attempting with `plan`, before any tracker call. False when
     /// the request was no longer pending (someone else moved it).
     async fn begin(
@@ -251,6 +262,8 @@ pub fn request_of(item: &Item) -> Result<TicketRequest, AwsError> {
         reasons: strings(item, "reasons"),
         labels: strings(item, "labels"),
         reported_at: instant(item, "occurredAt").unwrap_or(created_at),
+        thread_key: text(item, "threadKey"),
+        reply: matches!(item.get("isReply"), Some(AttributeValue::Bool(true))),
         event_id,
     })
 }
@@ -312,6 +325,13 @@ impl TicketLedger for DynamoTicketLedger {
 
     async fn ticket(&self, pk: &str) -> Result<Option<LedgerTicket>, AwsError> {
         self.get(pk).await?.as_ref().map(ticket_of).transpose()
+    }
+
+    async fn thread_ticket(&self, thread_key: &str) -> Result<Option<String>, AwsError> {
+        Ok(self
+            .get(&thread_pointer(thread_key))
+            .await?
+            .and_then(|item| text(&item, "ticketPk")))
     }
 
     async fn begin(
@@ -422,11 +442,24 @@ impl TicketLedger for DynamoTicketLedger {
             }
         };
         let record_ticket = record_ticket.build().map_err(crate::build_error)?;
-        let result = self
+        let mut transaction = self
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().update(mark_request).build())
-            .transact_items(TransactWriteItem::builder().update(record_ticket).build())
+            .transact_items(TransactWriteItem::builder().update(record_ticket).build());
+        // The thread's first ticket stays its ticket.
+        if let (TicketPlan::Create, Some(thread_key)) = (plan, &request.thread_key) {
+            let point = Update::builder()
+                .table_name(&self.table)
+                .key("eventId", s(&thread_pointer(thread_key)))
+                .update_expression("SET ticketPk = if_not_exists(ticketPk, :pk)")
+                .expression_attribute_values(":pk", s(&pk))
+                .build()
+                .map_err(crate::build_error)?;
+            transaction =
+                transaction.transact_items(TransactWriteItem::builder().update(point).build());
+        }
+        let result = transaction
             .transact_items(bump_counters(
                 &self.counters_table,
                 &day_of(now),

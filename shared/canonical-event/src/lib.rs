@@ -160,6 +160,15 @@ impl EventType {
     pub fn is_derived(self) -> bool {
         matches!(self, EventType::FirstContribution | EventType::StageChanged)
     }
+
+    /// An answer inside someone else's thread (issue, discussion, chat
+    /// thread, forum topic), rather than the thread's opening post.
+    pub fn is_reply(self) -> bool {
+        matches!(
+            self,
+            EventType::ReplyPosted | EventType::IssueCommented | EventType::DiscussionCommented
+        )
+    }
 }
 
 impl EventType {

@@ -70,7 +70,7 @@ impl Which {
     }
 }
 
-async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
+pub(crate) async fn queue_url(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<String, String> {
     sqs.get_queue_url()
         .queue_name(name)
         .send()

@@ -4,6 +4,7 @@
 
 mod dlq;
 mod members;
+mod metrics;
 mod review;
 
 use clap::{Parser, Subcommand};
@@ -70,6 +71,10 @@ enum Command {
         #[command(flatten)]
         list: dlq::ListArgs,
     },
+    /// Community and pipeline metrics now: active contributors, signal mix,
+    /// feedback resolution, conversion, review queue, dead letters (what
+    /// `GET /metrics` answers).
+    Metrics(metrics::MetricsArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +170,11 @@ async fn run(cli: Cli) -> Result<(), CtlError> {
                     );
                 }
             }
+        }
+        Command::Metrics(args) => {
+            metrics::run(&clients, stack, args, now)
+                .await
+                .map_err(CtlError::Other)?;
         }
         Command::Dlq { command, list } => match command.unwrap_or(dlq::DlqCommand::List(list)) {
             dlq::DlqCommand::List(dlq::ListArgs { peek }) => {

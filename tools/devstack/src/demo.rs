@@ -11,6 +11,7 @@ use community_aws::events::EventReader;
 
 use crate::Stack;
 use crate::fixtures::{self, Signature};
+use crate::standins::{Faults, StandIns};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
@@ -26,7 +27,12 @@ pub enum DemoError {
     Unexpected(String),
 }
 
-pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError> {
+pub async fn run(
+    stack: &Stack,
+    root: &Path,
+    port: u16,
+    standins: Option<&StandIns>,
+) -> Result<(), DemoError> {
     let secrets = &stack.options.secrets;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -165,6 +171,9 @@ pub async fn run(stack: &Stack, root: &Path, port: u16) -> Result<(), DemoError>
             }
         }
         Err(error) => println!("   alert failed: {error}"),
+    }
+    if let Some(standins) = standins {
+        tickets_and_alerts(stack, &http, root, port, standins).await?;
     }
     println!(
         "\n   In another shell: source scripts/env.sh && cargo run -q -p communityctl -- --stack {} events --json --limit 5",
@@ -372,6 +381,205 @@ async fn moderation_and_identity(
 const DEMO_GITHUB_USER_ID: &str = "5811002";
 
 /// At most `max` characters, marked when cut (answers can be long JSON).
+/// Polls `check` every 250 ms for up to 60 s.
+async fn until<F, Fut>(what: &str, mut check: F) -> Result<(), DemoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, DemoError>>,
+{
+    let started = tokio::time::Instant::now();
+    while !check().await? {
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(DemoError::Unexpected(format!("{what}: not after 60 s")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    Ok(())
+}
+
+/// The third act, against the Linear and Slack stand-ins: the Slack bug
+/// report became one ticket, a second member's report joins it, Linear's
+/// webhook closes it and the reporters hear; then an alert fires during a
+/// tracker outage and recovers after a redrive.
+async fn tickets_and_alerts(
+    stack: &Stack,
+    http: &reqwest::Client,
+    root: &Path,
+    port: u16,
+    standins: &StandIns,
+) -> Result<(), DemoError> {
+    use community_aws::tickets::{DynamoTicketLedger, TicketLedger, ticket_pk};
+    let ledger = DynamoTicketLedger::new(
+        stack.clients.dynamodb.clone(),
+        &stack.reference("OutboxTable")?,
+        &stack.reference("CountersTable")?,
+    );
+    let csv_issue = || {
+        standins
+            .issues()
+            .into_iter()
+            .find(|i| i.title.contains("NullPointerException"))
+    };
+    println!(
+        "\n8. Tickets in Linear (local stand-in: {}/_standins/state)",
+        standins.base_url
+    );
+    until("the Slack bug report's ticket", || async {
+        Ok(csv_issue().is_some())
+    })
+    .await?;
+    for issue in standins.issues() {
+        println!("   {} {}", issue.identifier, shorten(&issue.title, 80));
+    }
+    let extras = fixtures::tickets_demo();
+    let (Some(again), Some(login)) = (extras.first(), extras.get(1)) else {
+        return Ok(());
+    };
+    println!("   a second member reports the same crash in Slack:");
+    deliver(stack, http, root, port, again).await?;
+    until("the +1 on the ticket", || async {
+        Ok(csv_issue().is_some_and(|i| !i.comments.is_empty()))
+    })
+    .await?;
+    let Some(issue) = csv_issue() else {
+        return Err(DemoError::Unexpected("the CSV ticket vanished".into()));
+    };
+    println!(
+        "   → no new ticket; {} got a comment: {}",
+        issue.identifier,
+        shorten(issue.comments.last().map_or("", String::as_str), 90)
+    );
+
+    println!(
+        "   the team fixes it; Linear's webhook says {} is done:",
+        issue.identifier
+    );
+    let (headers, body) = linear_completed(&issue.id);
+    let mut request = http
+        .post(format!("http://127.0.0.1:{port}/webhooks/linear"))
+        .body(body);
+    for (name, value) in &headers {
+        request = request.header(name, value);
+    }
+    let status = request
+        .send()
+        .await
+        .map_err(|e| DemoError::Http(e.to_string()))?
+        .status();
+    println!("   POST /webhooks/linear (signed) → {}", status.as_u16());
+    let pk = ticket_pk("linear", &issue.id);
+    until("the resolution", || async {
+        Ok(ledger.ticket(&pk).await?.is_some_and(|t| t.reporters_told))
+    })
+    .await?;
+    if let Some(ticket) = ledger.ticket(&pk).await? {
+        println!(
+            "   resolved: {} asked, feedback resolution time {}",
+            ticket.askers.len(),
+            route::tickets::human_duration(ticket.resolution_seconds.unwrap_or(0))
+        );
+    }
+    for text in standins.slack_messages("feedback") {
+        println!("   Slack #feedback: {}", shorten(&text, 110));
+    }
+    for text in standins.slack_messages("recognition") {
+        println!("   Slack #recognition: {}", shorten(&text, 110));
+    }
+
+    println!("\n9. Alerts: Linear goes down while another bug is reported");
+    standins.set_linear_faults(Faults {
+        unavailable_next: u32::MAX,
+        ..Faults::default()
+    });
+    deliver(stack, http, root, port, login).await?;
+    let dlq = stack.reference("NormalizedEventsDeadLetterQueue")?;
+    until("the dead letter", || async {
+        let depth = community_aws::ports::QueueStats::depth(&stack.clients.sqs, &dlq).await?;
+        Ok(depth.visible > 0)
+    })
+    .await?;
+    sweep_and_show_alert(stack, standins, "the alert").await?;
+    println!("   Linear is back; the operator redrives the dead letter:");
+    standins.set_linear_faults(Faults::default());
+    communityctl(stack, &["dlq", "redrive"])?;
+    until("the ticket after the redrive", || async {
+        Ok(standins
+            .issues()
+            .iter()
+            .any(|i| i.title.contains("login page")))
+    })
+    .await?;
+    until("the dead-letter queue to empty", || async {
+        let depth = community_aws::ports::QueueStats::depth(&stack.clients.sqs, &dlq).await?;
+        Ok(depth.visible + depth.in_flight == 0)
+    })
+    .await?;
+    sweep_and_show_alert(stack, standins, "the recovery").await?;
+    communityctl(stack, &["metrics"])?;
+    Ok(())
+}
+
+/// Runs an alert sweep and prints the headline of what reached Slack's
+/// #alerts (the background sweep may be the one that sends it).
+async fn sweep_and_show_alert(
+    stack: &Stack,
+    standins: &StandIns,
+    what: &str,
+) -> Result<(), DemoError> {
+    let seen = standins.slack_messages("alerts").len();
+    stack
+        .alert
+        .handle()
+        .await
+        .map_err(|e| DemoError::Unexpected(e.to_string()))?;
+    until(what, || async {
+        Ok(standins.slack_messages("alerts").len() > seen)
+    })
+    .await?;
+    for text in standins.slack_messages("alerts").iter().skip(seen) {
+        println!(
+            "   Slack #alerts: {}",
+            shorten(text.lines().next().unwrap_or(""), 110)
+        );
+    }
+    Ok(())
+}
+
+/// Linear's Issue webhook for a completed issue, signed as Linear signs it.
+fn linear_completed(issue_id: &str) -> (Vec<(String, String)>, String) {
+    use hmac::Mac;
+    let now = time::OffsetDateTime::now_utc();
+    let at = canonical_event::rfc3339_utc(now);
+    let body = serde_json::json!({
+        "action": "update", "type": "Issue", "createdAt": at,
+        "data": {
+            "id": issue_id, "completedAt": at,
+            "state": { "id": "state-done", "name": "Done", "type": "completed" }
+        },
+        "updatedFrom": { "completedAt": null, "stateId": "state-in-progress" },
+        "webhookTimestamp": i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+        "webhookId": "dev-webhook"
+    })
+    .to_string();
+    let signature =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(StandIns::LINEAR_WEBHOOK_SECRET.as_bytes())
+            .map(|mut mac| {
+                mac.update(body.as_bytes());
+                hex::encode(mac.finalize().into_bytes())
+            })
+            .unwrap_or_default();
+    let headers = vec![
+        ("content-type".to_owned(), "application/json".to_owned()),
+        ("linear-signature".to_owned(), signature),
+        (
+            "linear-delivery".to_owned(),
+            uuid::Uuid::new_v4().to_string(),
+        ),
+        ("linear-event".to_owned(), "Issue".to_owned()),
+    ];
+    (headers, body)
+}
+
 fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((cut, _)) => format!("{}…", &text[..cut]),

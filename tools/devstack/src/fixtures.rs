@@ -57,11 +57,10 @@ impl Delivery {
     }
 }
 
-/// The demo's second act (not fixtures): a spam message moderation holds for
-/// review, and the Slack join of a person already known on GitHub, whose
-/// profile email is GitHub's no-reply address for their login.
-pub fn moderation_and_identity_demo() -> Vec<Delivery> {
-    let slack = |fixture, payload| Delivery {
+/// A genuine Slack Events API delivery of a payload in events/payloads/slack
+/// (the demo's extra acts, not fixtures).
+fn slack(fixture: &'static str, payload: &'static str) -> Delivery {
+    Delivery {
         fixture,
         platform: "slack",
         payload_dir: "slack",
@@ -71,10 +70,32 @@ pub fn moderation_and_identity_demo() -> Vec<Delivery> {
         form_encoded: false,
         signature: Signature::Valid,
         expect_status: 202,
-    };
+    }
+}
+
+/// The demo's second act (not fixtures): a spam message moderation holds for
+/// review, and the Slack join of a person already known on GitHub, whose
+/// profile email is GitHub's no-reply address for their login.
+pub fn moderation_and_identity_demo() -> Vec<Delivery> {
     vec![
         slack("slack-message-spam.json", "message.spam.json"),
         slack("slack-team-join-linked.json", "team_join.linked.json"),
+    ]
+}
+
+/// The demo's third act (not fixtures): a second member reporting the bug
+/// the fixtures' Slack report describes (it joins that ticket), and an
+/// unrelated bug report that meets a tracker outage.
+pub fn tickets_demo() -> Vec<Delivery> {
+    vec![
+        slack(
+            "slack-message-bug-report-again.json",
+            "message.bug_report.again.json",
+        ),
+        slack(
+            "slack-message-bug-report-login.json",
+            "message.bug_report.login.json",
+        ),
     ]
 }
 
@@ -777,6 +798,24 @@ pub fn generate(
     );
     manifest.push(json!({ "function": "route", "event": "events/route/sqs-normalized-events.json", "expect": { "batchItemFailures": [] } }));
 
+    // route: a tracker's resolution as ingest relays it (a ticket this stack
+    // never opened: acknowledged, nothing changes).
+    let mut resolution = sqs_record(
+        0,
+        "normalized-events.fifo",
+        r#"{"tracker":"linear","ticketId":"2f6a1c3e-9d4b-4a8f-b1e2-7c5d3a9e0f11","resolvedAt":"2026-11-23T11:00:00Z"}"#,
+        "ticket:linear:2f6a1c3e-9d4b-4a8f-b1e2-7c5d3a9e0f11",
+        "4b1f0c2d9e8a7f6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b",
+    );
+    resolution["messageAttributes"] = json!({
+        "kind": { "stringValue": route::RESOLUTION_KIND, "stringListValues": [], "binaryListValues": [], "dataType": "String" }
+    });
+    files.insert(
+        "events/route/sqs-ticket-resolution.json".to_owned(),
+        pretty(&json!({ "Records": [resolution] })),
+    );
+    manifest.push(json!({ "function": "route", "event": "events/route/sqs-ticket-resolution.json", "expect": { "batchItemFailures": [] } }));
+
     files.insert(
         "events/alert/schedule.json".to_owned(),
         pretty(&json!({
@@ -792,6 +831,31 @@ pub fn generate(
         })),
     );
     manifest.push(json!({ "function": "alert", "event": "events/alert/schedule.json", "expect": { "notified": false } }));
+    // GET /metrics through the HTTP API (IAM-authorized route: no token).
+    files.insert(
+        "events/alert/get-metrics.json".to_owned(),
+        pretty(&json!({
+            "version": "2.0",
+            "routeKey": "GET /metrics",
+            "rawPath": "/metrics",
+            "rawQueryString": "",
+            "headers": { "accept": "application/json", "host": "devapi0001.execute-api.us-east-1.amazonaws.com" },
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "devapi0001",
+                "domainName": "devapi0001.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "devapi0001",
+                "http": { "method": "GET", "path": "/metrics", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7", "userAgent": "curl/8.5.0" },
+                "requestId": "req-get-metrics",
+                "routeKey": "GET /metrics",
+                "stage": "$default",
+                "time": "23/Nov/2026:11:00:00 +0000",
+                "timeEpoch": 1_795_431_600_000_i64
+            },
+            "isBase64Encoded": false
+        })),
+    );
+    manifest.push(json!({ "function": "alert", "event": "events/alert/get-metrics.json", "expect": { "statusCode": 200 } }));
     files.insert(
         "events/manifest.json".to_owned(),
         pretty(&Value::Array(manifest)),

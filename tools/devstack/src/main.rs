@@ -32,6 +32,10 @@ enum Command {
         /// Stop after the demo instead of serving.
         #[arg(long)]
         exit_after_demo: bool,
+        /// Leave the trackers and Slack unconfigured instead of pointing them
+        /// at the local Linear and Slack stand-ins.
+        #[arg(long)]
+        no_standins: bool,
     },
     /// Create the stack's queues, tables and secret parameters and print
     /// every function's environment (dotenv), e.g. for `cargo lambda watch`.
@@ -161,12 +165,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             demo,
             alert_interval,
             exit_after_demo,
+            no_standins,
         } => {
             let template = Template::load(&root.join("template.yaml"))?;
             let sdk = devstack::sdk_config().await;
-            let stack = Arc::new(
-                Stack::start(&template, &sdk, StackOptions::new(stack_name.clone())).await?,
-            );
+            let mut options = StackOptions::new(stack_name.clone());
+            // Linear and Slack answered locally, unless asked not to.
+            let standins = if no_standins {
+                None
+            } else {
+                let standins = devstack::standins::StandIns::start().await?;
+                for (parameter, name, value) in
+                    standins.stack_parameters(&format!("/{stack_name}/dev"))
+                {
+                    devstack::provision::put_secret(&sdk, &name, &value).await?;
+                    options.parameter_overrides.insert(parameter, name);
+                }
+                println!(
+                    "Linear and Slack stand-ins: {}/_standins/state",
+                    standins.base_url
+                );
+                Some(standins)
+            };
+            let stack = Arc::new(Stack::start(&template, &sdk, options).await?);
             println!(
                 "stack {stack_name} provisioned on {}",
                 std::env::var("AWS_ENDPOINT_URL").unwrap_or_default()
@@ -174,8 +195,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
             println!("webhooks: POST http://127.0.0.1:{port}/webhooks/github");
+            let metrics_auth = devstack::http::metrics_auth(&stack).await?;
+            println!("metrics: GET http://127.0.0.1:{port}/metrics");
             let server = tokio::spawn(
-                axum::serve(listener, devstack::http::router(stack.clone())).into_future(),
+                axum::serve(
+                    listener,
+                    devstack::http::router_with_auth(stack.clone(), metrics_auth),
+                )
+                .into_future(),
             );
             // The pollers and the alert sweep run in this task (not spawned):
             // the handlers' futures borrow the stack and need no 'static bound.
@@ -187,7 +214,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             };
             let foreground = async {
                 if demo {
-                    devstack::demo::run(&stack, &root, port).await?;
+                    devstack::demo::run(&stack, &root, port, standins.as_ref()).await?;
                 }
                 if !(demo && exit_after_demo) {
                     println!("\nserving until Ctrl-C …");

@@ -106,6 +106,51 @@ pub struct StandIns {
 }
 
 impl StandIns {
+    /// The Linear webhook secret the local stack's ingest checks.
+    pub const LINEAR_WEBHOOK_SECRET: &'static str = "dev-linear-webhook-secret";
+
+    /// Everything a stack needs to use the stand-ins, as (template
+    /// parameter, SSM parameter name under `prefix`, value): the tracker
+    /// (Linear), Slack webhooks for reporters, recognition and alerts, and
+    /// the Linear webhook secret. The caller puts the values in SSM and
+    /// passes the names as parameter overrides.
+    pub fn stack_parameters(&self, prefix: &str) -> Vec<(String, String, String)> {
+        let prefix = prefix.trim_end_matches('/');
+        let tracker = serde_json::json!({
+            "tracker": "linear",
+            "apiKey": "lin_api_dev_standin",
+            "teamId": DEV_TEAM_ID,
+            "apiUrl": self.linear_url(),
+        })
+        .to_string();
+        [
+            ("TicketTrackerParam", "ticket-tracker", tracker),
+            (
+                "FeedbackSlackWebhookParam",
+                "feedback-webhook",
+                self.slack_webhook_url("feedback"),
+            ),
+            (
+                "RecognitionSlackWebhookParam",
+                "recognition-webhook",
+                self.slack_webhook_url("recognition"),
+            ),
+            (
+                "SlackAlertWebhookParam",
+                "alert-webhook",
+                self.slack_webhook_url("alerts"),
+            ),
+            (
+                "LinearWebhookSecretParam",
+                "linear-webhook-secret",
+                Self::LINEAR_WEBHOOK_SECRET.to_owned(),
+            ),
+        ]
+        .into_iter()
+        .map(|(parameter, name, value)| (parameter.to_owned(), format!("{prefix}/{name}"), value))
+        .collect()
+    }
+
     /// Binds 127.0.0.1 on an ephemeral port and serves on the current tokio
     /// runtime until dropped.
     pub async fn start() -> std::io::Result<StandIns> {

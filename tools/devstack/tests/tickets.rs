@@ -17,46 +17,18 @@ use hmac::Mac;
 use trackers::{SinkError, TicketDraft, TicketRef, TicketSink, Tracker};
 
 const SETTLE: Duration = Duration::from_secs(60);
-const LINEAR_WEBHOOK_SECRET: &str = "lin-wh-dev-secret";
+const LINEAR_WEBHOOK_SECRET: &str = StandIns::LINEAR_WEBHOOK_SECRET;
 
 /// A stack whose route files tickets in the Linear stand-in and posts to its
 /// Slack stand-in, and whose ingest accepts the stand-in's signed webhooks.
 async fn tracked_stack(standins: &StandIns, prefix: &str) -> devstack::Stack {
     let sdk = sdk().await;
-    let base = format!("/{}", unique(prefix));
-    let secrets = [
-        (
-            "TicketTrackerParam",
-            "tracker",
-            serde_json::json!({
-                "tracker": "linear", "apiKey": "lin_api_dev", "teamId": "7c1f3a52-4d0e-4b8a-9f61-2e5d8c9b0a17",
-                "apiUrl": standins.linear_url()
-            })
-            .to_string(),
-        ),
-        (
-            "FeedbackSlackWebhookParam",
-            "feedback",
-            standins.slack_webhook_url("feedback"),
-        ),
-        (
-            "RecognitionSlackWebhookParam",
-            "recognition",
-            standins.slack_webhook_url("recognition"),
-        ),
-        (
-            "LinearWebhookSecretParam",
-            "linear-webhook",
-            LINEAR_WEBHOOK_SECRET.to_owned(),
-        ),
-    ];
     let mut overrides = BTreeMap::new();
-    for (parameter, name, value) in secrets {
-        let path = format!("{base}/{name}");
-        devstack::provision::put_secret(&sdk, &path, &value)
+    for (parameter, name, value) in standins.stack_parameters(&format!("/{}", unique(prefix))) {
+        devstack::provision::put_secret(&sdk, &name, &value)
             .await
             .unwrap();
-        overrides.insert(parameter.to_owned(), path);
+        overrides.insert(parameter, name);
     }
     stack_with(prefix, overrides).await
 }
@@ -108,13 +80,11 @@ async fn post(stack: &devstack::Stack, body: &str) {
 /// The product-backlog requests in the ledger, by state.
 async fn request_states(stack: &devstack::Stack) -> Vec<String> {
     let table = stack.reference("OutboxTable").unwrap();
-    let items = community_aws::scan_all(&stack.clients.dynamodb, &table, None)
+    let mut states: Vec<String> = community_aws::outbox::list(&stack.clients.dynamodb, &table)
         .await
-        .unwrap();
-    let mut states: Vec<String> = items
-        .iter()
-        .filter(|i| !i["eventId"].as_s().unwrap().starts_with("TICKET#"))
-        .map(|i| i["status"].as_s().unwrap().clone())
+        .unwrap()
+        .into_iter()
+        .map(|request| request.status)
         .collect();
     states.sort();
     states

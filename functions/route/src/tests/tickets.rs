@@ -20,6 +20,7 @@ use super::*;
 pub(super) struct MemoryTickets {
     requests: Mutex<HashMap<String, TicketRequest>>,
     tickets: Mutex<HashMap<String, LedgerTicket>>,
+    threads: Mutex<HashMap<String, String>>,
 }
 
 impl MemoryTickets {
@@ -42,6 +43,14 @@ impl MemoryTickets {
             reasons: Vec::new(),
             labels: Vec::new(),
             reported_at: event.timestamp,
+            thread_key: event.source.thread_id.as_ref().map(|t| {
+                community_aws::memory::thread_key(
+                    event.platform.as_str(),
+                    event.source.repository.as_deref().unwrap_or(""),
+                    t,
+                )
+            }),
+            reply: event.event_type.is_reply(),
         };
         self.requests
             .lock()
@@ -79,6 +88,9 @@ impl TicketLedger for MemoryTickets {
     async fn ticket(&self, pk: &str) -> Result<Option<LedgerTicket>, AwsError> {
         Ok(self.tickets.lock().unwrap().get(pk).cloned())
     }
+    async fn thread_ticket(&self, thread_key: &str) -> Result<Option<String>, AwsError> {
+        Ok(self.threads.lock().unwrap().get(thread_key).cloned())
+    }
     async fn begin(
         &self,
         event_id: &str,
@@ -112,6 +124,13 @@ impl TicketLedger for MemoryTickets {
         stored.state = RequestState::Complete {
             ticket_pk: pk.clone(),
         };
+        if let (TicketPlan::Create, Some(thread)) = (plan, &request.thread_key) {
+            self.threads
+                .lock()
+                .unwrap()
+                .entry(thread.clone())
+                .or_insert_with(|| pk.clone());
+        }
         let mut tickets = self.tickets.lock().unwrap();
         let entry = tickets.entry(pk.clone()).or_insert_with(|| {
             assert_eq!(
@@ -349,6 +368,7 @@ fn desk() -> Desk {
         sink: Some(tracker.clone()),
         similarity_threshold: 0.6,
         reporters: reporters.clone(),
+        adopt_repository: None,
     };
     Desk {
         route,
@@ -626,4 +646,77 @@ async fn a_recognition_slack_refused_for_now_is_posted_on_the_retry_once() {
     route.handle(received(&body, 2)).await.unwrap();
     route.handle(received(&body, 3)).await.unwrap();
     assert_eq!(recognizer.texts.lock().unwrap().len(), 1);
+}
+
+/// `report` in the thread of GitHub issue #12 of o/r (`issue_opened`, or a
+/// reply to it).
+fn in_issue_thread(
+    delivery: &str,
+    member: &str,
+    event_type: &str,
+    text: &str,
+) -> (String, CanonicalEvent) {
+    let (json, _) = report(delivery, member, text);
+    let json = json
+        .replace("\"issue_opened\"", &format!("\"{event_type}\""))
+        .replace(
+            "\"source\":{\"repository\":\"o/r\"}",
+            "\"source\":{\"repository\":\"o/r\",\"threadId\":\"12\",\"url\":\"https://github.com/o/r/issues/12\"}",
+        );
+    let event = decode(&json).unwrap();
+    (json, event)
+}
+
+/// A bug report opens issue #12's thread and another member replies "same
+/// here"; both routed. Returns the reply.
+async fn report_and_reply(d: &Desk) -> CanonicalEvent {
+    let (opened, e1) = in_issue_thread(
+        "t1",
+        "m1",
+        "issue_opened",
+        "CSV export crashes on empty columns",
+    );
+    let (reply, e2) = in_issue_thread("t2", "m2", "issue_commented", "Same here on 2.3");
+    for e in [&e1, &e2] {
+        d.ledger.pending(e);
+    }
+    d.route.handle(received(&opened, 1)).await.unwrap();
+    d.route.handle(received(&reply, 1)).await.unwrap();
+    e2
+}
+
+#[tokio::test]
+async fn a_reply_in_a_reported_thread_joins_its_ticket_whatever_its_words() {
+    let d = desk();
+    report_and_reply(&d).await;
+    assert_eq!(
+        d.tracker.issues.lock().unwrap().len(),
+        1,
+        "no ticket titled 'Same here on 2.3'"
+    );
+    assert_eq!(d.tracker.comments.lock().unwrap().len(), 1);
+    let ticket = d.ledger.tickets.lock().unwrap()[&ledger::ticket_pk("github", "o/r#1")].clone();
+    assert_eq!(ticket.askers.len(), 2);
+}
+
+#[tokio::test]
+async fn an_issue_in_the_tracker_repository_is_its_own_ticket() {
+    let mut d = desk();
+    d.route.tickets.adopt_repository = Some("o/r".to_owned());
+    let reply = report_and_reply(&d).await;
+    assert!(
+        d.tracker.issues.lock().unwrap().is_empty(),
+        "never copied into itself"
+    );
+    assert!(
+        d.tracker.comments.lock().unwrap().is_empty(),
+        "the reply is already on the issue"
+    );
+    let ticket = d.ledger.tickets.lock().unwrap()[&ledger::ticket_pk("github", "o/r#12")].clone();
+    assert_eq!(ticket.ticket.key, "#12");
+    assert_eq!(ticket.askers.len(), 2);
+    assert!(matches!(
+        d.ledger.state(&reply.event_id.to_string()),
+        RequestState::Complete { .. }
+    ));
 }
