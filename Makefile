@@ -5,7 +5,7 @@ SHELL := /bin/bash
 ENV := source scripts/env.sh
 TEST_MOTO_PORT ?= 4599
 
-.PHONY: help bootstrap dev test lint fixtures invoke-fixtures sam-checks \
+.PHONY: help bootstrap dev dev-smoke test lint fixtures invoke-fixtures sam-checks \
         bench build-arm64 sizes coldstart moto-start moto-stop clean fuzz fuzz-check
 
 help: ## list the targets
@@ -26,7 +26,14 @@ test: bootstrap ## everything: fmt, clippy, unit + emulator tests, fuzz targets 
 	  $(MAKE) --no-print-directory fuzz-check && \
 	  cargo run -q -p devstack -- fixtures --check && \
 	  scripts/invoke-fixtures.sh && \
+	  $(MAKE) --no-print-directory dev-smoke && \
 	  scripts/sam-checks.sh
+
+dev-smoke: ## the `make dev` demo end to end, then exit (part of make test; needs moto: make moto-start)
+	@$(ENV); mkdir -p .dev; RUST_LOG=$${RUST_LOG:-error} cargo run -q -p devstack -- up --demo --exit-after-demo \
+	  --stack-name dev-smoke-$$$$ --port $${DEV_SMOKE_PORT:-3987} > .dev/dev-smoke.log 2>&1 \
+	  || { tail -80 .dev/dev-smoke.log; exit 1; }; \
+	  grep -E '^(8|9)\.|Slack #|resolved:|no new ticket' .dev/dev-smoke.log
 
 lint: ## rustfmt and clippy, warnings are errors
 	@$(ENV); cargo fmt --all -- --check && cargo clippy --workspace --all-targets -- -D warnings

@@ -1,10 +1,10 @@
 //! `GET /metrics` on the HTTP API: the alert numbers as JSON, read-only.
 //!
-//! Authorized one of two ways, chosen at deploy time: by the HTTP API with
-//! IAM (SigV4; the route's authorizer, no token configured here), or by a
-//! bearer token held in SSM (METRICS_TOKEN_PARAM). The token is compared in
-//! constant time: both sides are MACed under a per-process random key and
-//! the tags compared with `verify_slice`.
+//! Two routes: `GET /metrics`, which the HTTP API authorizes with IAM
+//! (SigV4) before invoking us, and `GET /metrics/token`, which carries a
+//! bearer token held in SSM (METRICS_TOKEN_PARAM) and is 404 while none is
+//! configured. The token is compared in constant time: both sides are MACed
+//! under a per-process random key and the tags compared with `verify_slice`.
 
 use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
@@ -17,11 +17,12 @@ use crate::Alert;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// How requests are authorized.
+/// Whether `/metrics/token` is served.
 pub enum MetricsAuth {
-    /// The HTTP API checked SigV4 before invoking us.
+    /// No token configured: only the IAM-authorized `/metrics`.
     Iam,
-    /// `Authorization: Bearer <token>`; the MAC of the expected token.
+    /// `/metrics/token` with `Authorization: Bearer <token>`; the MAC of the
+    /// expected token.
     Token { key: [u8; 32], expected: Vec<u8> },
 }
 
@@ -77,10 +78,10 @@ impl MetricsAuth {
         Ok(MetricsAuth::Token { key, expected })
     }
 
-    /// None when allowed, else the status to answer.
+    /// None when the bearer token is right, else the status to answer.
     pub fn check(&self, headers: &HeaderMap) -> Option<u16> {
         let MetricsAuth::Token { key, expected } = self else {
-            return None;
+            return Some(404);
         };
         let presented = headers
             .get("authorization")
@@ -108,17 +109,22 @@ pub async fn respond(
         return json(405, serde_json::json!({ "error": "method_not_allowed" }));
     }
     let path = request.raw_path.as_deref().unwrap_or("");
-    if path.trim_end_matches('/') != "/metrics" {
-        return json(404, serde_json::json!({ "error": "not_found" }));
-    }
-    if let Some(status) = auth.check(&request.headers) {
-        tracing::warn!(status, "metrics request refused");
-        let code = if status == 401 {
-            "unauthorized"
-        } else {
-            "forbidden"
-        };
-        return json(i64::from(status), serde_json::json!({ "error": code }));
+    match path.trim_end_matches('/') {
+        // The route's IAM authorizer admitted the caller (locally, the dev
+        // stack has no SigV4 check: loopback only).
+        "/metrics" => {}
+        "/metrics/token" => {
+            if let Some(status) = auth.check(&request.headers) {
+                tracing::warn!(status, "metrics request refused");
+                let code = match status {
+                    401 => "unauthorized",
+                    404 => "not_found",
+                    _ => "forbidden",
+                };
+                return json(i64::from(status), serde_json::json!({ "error": code }));
+            }
+        }
+        _ => return json(404, serde_json::json!({ "error": "not_found" })),
     }
     let now = (alert.clock)();
     match alert.measure(now).await {

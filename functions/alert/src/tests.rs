@@ -228,59 +228,58 @@ async fn a_run_that_loses_the_state_race_tells_nothing() {
 }
 
 #[tokio::test]
-async fn metrics_over_http_need_the_bearer_token() {
+async fn metrics_over_http_iam_route_and_bearer_token_route() {
     let h = harness(BTreeMap::new());
     let auth =
         http::MetricsAuth::token(&secrecy::SecretString::from("a-long-enough-metrics-token"))
             .unwrap();
-    let request = |authorization: Option<&str>, method: &str| {
+    let request = |path: &str, authorization: Option<&str>, method: &str| {
         let mut headers = serde_json::Map::new();
         if let Some(value) = authorization {
             headers.insert("authorization".into(), value.into());
         }
         serde_json::from_value::<aws_lambda_events::event::apigw::ApiGatewayV2httpRequest>(
             serde_json::json!({
-                "version": "2.0", "routeKey": "GET /metrics", "rawPath": "/metrics",
+                "version": "2.0", "routeKey": format!("GET {path}"), "rawPath": path,
                 "headers": headers,
-                "requestContext": { "http": { "method": method, "path": "/metrics" } },
+                "requestContext": { "http": { "method": method, "path": path } },
                 "isBase64Encoded": false
             }),
         )
         .unwrap()
     };
-    let status = |r: &aws_lambda_events::event::apigw::ApiGatewayV2httpResponse| r.status_code;
-    assert_eq!(
-        status(&http::respond(&h.alert, &auth, &request(None, "GET")).await),
-        401
-    );
+    let status = async |auth: &http::MetricsAuth, path: &str, token: Option<&str>, method: &str| {
+        http::respond(&h.alert, auth, &request(path, token, method))
+            .await
+            .status_code
+    };
+    let right = Some("Bearer a-long-enough-metrics-token");
+    // The token route: missing, wrong, right; methods and paths.
+    assert_eq!(status(&auth, "/metrics/token", None, "GET").await, 401);
     assert_eq!(
         status(
-            &http::respond(
-                &h.alert,
-                &auth,
-                &request(Some("Bearer wrong-token-of-some-length"), "GET")
-            )
-            .await
-        ),
+            &auth,
+            "/metrics/token",
+            Some("Bearer wrong-token-of-some-length"),
+            "GET"
+        )
+        .await,
         403
     );
     assert_eq!(
         status(
-            &http::respond(
-                &h.alert,
-                &auth,
-                &request(Some("Bearer a-long-enough-metrics-token"), "POST")
-            )
-            .await
-        ),
-        405
+            &auth,
+            "/metrics/token",
+            Some("a-long-enough-metrics-token"),
+            "GET"
+        )
+        .await,
+        401,
+        "not a bearer credential"
     );
-    let ok = http::respond(
-        &h.alert,
-        &auth,
-        &request(Some("Bearer a-long-enough-metrics-token"), "GET"),
-    )
-    .await;
+    assert_eq!(status(&auth, "/metrics/token", right, "POST").await, 405);
+    assert_eq!(status(&auth, "/metricsx", right, "GET").await, 404);
+    let ok = http::respond(&h.alert, &auth, &request("/metrics/token", right, "GET")).await;
     assert_eq!(ok.status_code, 200);
     let Some(aws_lambda_events::encodings::Body::Text(body)) = ok.body else {
         panic!("no body")
@@ -288,11 +287,10 @@ async fn metrics_over_http_need_the_bearer_token() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["metrics"]["medianResolutionSeconds"], 86_400.0);
     assert!(http::MetricsAuth::token(&secrecy::SecretString::from("short")).is_err());
+    // Without a token only the IAM route exists.
     let iam = http::MetricsAuth::Iam;
-    assert_eq!(
-        status(&http::respond(&h.alert, &iam, &request(None, "GET")).await),
-        200
-    );
+    assert_eq!(status(&iam, "/metrics", None, "GET").await, 200);
+    assert_eq!(status(&iam, "/metrics/token", right, "GET").await, 404);
 }
 
 #[tokio::test]

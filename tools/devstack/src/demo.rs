@@ -382,15 +382,27 @@ const DEMO_GITHUB_USER_ID: &str = "5811002";
 
 /// At most `max` characters, marked when cut (answers can be long JSON).
 /// Polls `check` every 250 ms for up to 60 s.
-async fn until<F, Fut>(what: &str, mut check: F) -> Result<(), DemoError>
+async fn until<F, Fut>(what: &str, check: F) -> Result<(), DemoError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, DemoError>>,
+{
+    until_within(what, Duration::from_secs(60), check).await
+}
+
+/// Polls `check` every 250 ms for up to `limit`.
+async fn until_within<F, Fut>(what: &str, limit: Duration, mut check: F) -> Result<(), DemoError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<bool, DemoError>>,
 {
     let started = tokio::time::Instant::now();
     while !check().await? {
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(DemoError::Unexpected(format!("{what}: not after 60 s")));
+        if started.elapsed() > limit {
+            return Err(DemoError::Unexpected(format!(
+                "{what}: not after {} s",
+                limit.as_secs()
+            )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -493,7 +505,8 @@ async fn tickets_and_alerts(
     });
     deliver(stack, http, root, port, login).await?;
     let dlq = stack.reference("NormalizedEventsDeadLetterQueue")?;
-    until("the dead letter", || async {
+    // Three receives, each backing off until the invocation's deadline.
+    until_within("the dead letter", Duration::from_secs(240), || async {
         let depth = community_aws::ports::QueueStats::depth(&stack.clients.sqs, &dlq).await?;
         Ok(depth.visible > 0)
     })

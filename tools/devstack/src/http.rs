@@ -53,6 +53,7 @@ fn routes(api: Api) -> Router {
         .route("/webhooks/{platform}", any(webhook))
         .route("/webhooks/{platform}/{kind}", any(webhook))
         .route("/metrics", any(metrics))
+        .route("/metrics/token", any(metrics))
         .layer(DefaultBodyLimit::max(HTTP_API_PAYLOAD_LIMIT))
         .with_state(Arc::new(api))
 }
@@ -162,7 +163,8 @@ async fn metrics(
                 .into_response();
         }
     };
-    let event = http_api_event("GET /metrics", method, &uri, headers, &body);
+    let route_key = format!("GET {}", uri.path());
+    let event = http_api_event(&route_key, method, &uri, headers, &body);
     into_response(alert::http::respond(&api.stack.alert, auth, &event).await)
 }
 

@@ -185,6 +185,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     "Linear and Slack stand-ins: {}/_standins/state",
                     standins.base_url
                 );
+                // For other shells (README): where the stand-ins listen.
+                std::fs::create_dir_all(root.join(".dev"))?;
+                std::fs::write(root.join(".dev/standins-url"), &standins.base_url)?;
                 Some(standins)
             };
             let stack = Arc::new(Stack::start(&template, &sdk, options).await?);

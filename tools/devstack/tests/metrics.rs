@@ -108,7 +108,8 @@ async fn get_metrics_answers_the_alert_numbers_and_nothing_else() {
             .unwrap();
         assert_eq!(response.status().as_u16(), 405, "{method}");
     }
-    for path in ["/metric", "/metrics/extra", "/"] {
+    // No token configured: the bearer route does not exist.
+    for path in ["/metric", "/metrics/extra", "/", "/metrics/token"] {
         let (status, _) = get(&base, path, None).await;
         assert_eq!(status, 404, "{path}");
     }
@@ -124,7 +125,7 @@ async fn a_configured_metrics_token_is_required_and_loaded_once() {
     // Loaded on the first request: the parameter does not exist yet, so it
     // fails (as Lambda's cold start would) and is tried again next time.
     let lazy = serve(devstack::http::router(stack.clone())).await;
-    let (status, body) = get(&lazy, "/metrics", Some(&format!("Bearer {TOKEN}"))).await;
+    let (status, body) = get(&lazy, "/metrics/token", Some(&format!("Bearer {TOKEN}"))).await;
     assert_eq!(status, 500, "{body}");
 
     devstack::provision::put_secret(&sdk, &param, TOKEN)
@@ -135,17 +136,25 @@ async fn a_configured_metrics_token_is_required_and_loaded_once() {
     let eager = serve(devstack::http::router_with_auth(stack.clone(), auth)).await;
 
     for base in [&lazy, &eager] {
-        let (status, body) = get(base, "/metrics", None).await;
+        let (status, body) = get(base, "/metrics/token", None).await;
         assert_eq!(status, 401, "{base}: {body}");
         assert_eq!(body["error"], "unauthorized");
-        let (status, _) = get(base, "/metrics", Some(TOKEN)).await;
+        let (status, _) = get(base, "/metrics/token", Some(TOKEN)).await;
         assert_eq!(status, 401, "{base}: not a bearer token");
-        let (status, body) = get(base, "/metrics", Some("Bearer wrong-token-wrong-token")).await;
+        let (status, body) = get(
+            base,
+            "/metrics/token",
+            Some("Bearer wrong-token-wrong-token"),
+        )
+        .await;
         assert_eq!(status, 403, "{base}: {body}");
         assert_eq!(body["error"], "forbidden");
-        let (status, body) = get(base, "/metrics", Some(&format!("Bearer {TOKEN}"))).await;
+        let (status, body) = get(base, "/metrics/token", Some(&format!("Bearer {TOKEN}"))).await;
         assert_eq!(status, 200, "{base}: {body}");
         assert!(body["metrics"]["activeContributors7d"].is_i64(), "{body}");
+        // The IAM route is API Gateway's to authorize (no SigV4 locally).
+        let (status, _) = get(base, "/metrics", None).await;
+        assert_eq!(status, 200, "{base}");
     }
 
     // Loaded once: a token rotated in SSM takes effect on the next start,
@@ -153,11 +162,11 @@ async fn a_configured_metrics_token_is_required_and_loaded_once() {
     devstack::provision::put_secret(&sdk, &param, "rotated-metrics-token-9876543210")
         .await
         .unwrap();
-    let (status, _) = get(&lazy, "/metrics", Some(&format!("Bearer {TOKEN}"))).await;
+    let (status, _) = get(&lazy, "/metrics/token", Some(&format!("Bearer {TOKEN}"))).await;
     assert_eq!(status, 200);
     let (status, _) = get(
         &lazy,
-        "/metrics",
+        "/metrics/token",
         Some("Bearer rotated-metrics-token-9876543210"),
     )
     .await;
