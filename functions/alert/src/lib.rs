@@ -276,6 +276,9 @@ impl AlertStates for AwsCommunity {
     }
 }
 
+/// The breach states before a save, and the version the save wrote.
+type Undo = (BTreeMap<String, AlertState>, i64);
+
 #[derive(Clone)]
 pub struct Alert {
     pub counters: Arc<dyn CounterReader>,
@@ -428,7 +431,7 @@ impl Alert {
                 .dead_letters
                 .insert(queue_name(url).to_owned(), visible + in_flight);
         }
-        let notices = self.compare(&summary.metrics, now).await?;
+        let (notices, undo) = self.compare(&summary.metrics, now).await?;
         summary.notices = notices.iter().map(Notice::line).collect();
         if !notices.is_empty() {
             let text = format!(
@@ -436,7 +439,20 @@ impl Alert {
                 thresholds::notices_text(&notices),
                 summary.text()
             );
-            self.notify(&text).await?;
+            if let Err(error) = self.notify(&text).await {
+                // Nobody was told: put the previous state back, so the next
+                // sweep decides (and notifies) again instead of believing
+                // it did. A channel that did accept may then hear it twice.
+                if let Some((previous, saved_version)) = undo {
+                    let restored = self
+                        .states
+                        .save(&previous, saved_version, now)
+                        .await
+                        .map_err(AlertError::Read)?;
+                    tracing::warn!(restored, "alert notice not delivered; state rolled back");
+                }
+                return Err(error);
+            }
             summary.notified = self.posts || self.email.is_some();
         }
         tracing::info!(
@@ -454,17 +470,20 @@ impl Alert {
     /// Thresholds against the metrics: the notices this run must send. The
     /// new state is saved first; a run that loses the race to another
     /// (overlapping) run sends nothing, so each notice goes out once.
+    ///
+    /// Also returns how to undo the save (the previous states and the
+    /// version this save wrote) for when the notices cannot be delivered.
     async fn compare(
         &self,
         metrics: &CommunityMetrics,
         now: OffsetDateTime,
-    ) -> Result<Vec<Notice>, AlertError> {
+    ) -> Result<(Vec<Notice>, Option<Undo>), AlertError> {
         let breaches = thresholds::evaluate(metrics, &self.thresholds);
         let loaded = self.states.load().await.map_err(AlertError::Read)?;
         let (next, notices) =
             thresholds::decide(&loaded.states, &breaches, metrics, &self.thresholds, now);
         if next == loaded.states {
-            return Ok(notices);
+            return Ok((notices, None));
         }
         let saved = self
             .states
@@ -473,9 +492,12 @@ impl Alert {
             .map_err(AlertError::Read)?;
         if !saved {
             tracing::warn!("another alert run saved the breach state first; it notifies");
-            return Ok(Vec::new());
+            return Ok((Vec::new(), None));
         }
-        Ok(notices)
+        Ok((
+            notices,
+            Some((loaded.states, loaded.version.saturating_add(1))),
+        ))
     }
 
     /// Slack and the email topic; both are tried before an error is returned.

@@ -327,3 +327,42 @@ async fn a_breach_notice_carries_the_summary_of_counters_and_dead_letters() {
         sent[0]
     );
 }
+
+/// Refuses until told otherwise (Slack down).
+#[derive(Default)]
+struct Flaky {
+    down: Mutex<bool>,
+    sent: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Notifier for Flaky {
+    async fn notify(&self, text: &str) -> Result<(), AwsError> {
+        if *self.down.lock().unwrap() {
+            return Err(AwsError::retryable("SlackWebhook", "503", "unavailable"));
+        }
+        self.sent.lock().unwrap().push(text.to_owned());
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_notice_that_could_not_be_delivered_is_sent_by_the_next_sweep() {
+    let mut h = harness(BTreeMap::new());
+    let slack = Arc::new(Flaky::default());
+    h.alert.notifier = slack.clone();
+    h.alert.email = None;
+    *h.community.dead_letters.lock().unwrap() = 2;
+    *slack.down.lock().unwrap() = true;
+    assert!(h.alert.handle().await.is_err(), "the failure is reported");
+    assert!(slack.sent.lock().unwrap().is_empty());
+    *slack.down.lock().unwrap() = false;
+    *h.now.lock().unwrap() += time::Duration::minutes(5);
+    let retried = h.alert.handle().await.unwrap();
+    assert_eq!(retried.notices.len(), 1, "{:?}", retried.notices);
+    assert_eq!(slack.sent.lock().unwrap().len(), 1);
+    assert!(
+        h.alert.handle().await.unwrap().notices.is_empty(),
+        "and only once"
+    );
+}

@@ -298,6 +298,16 @@ impl Route {
         record: &SqsMessage,
         deadline: tokio::time::Instant,
     ) -> Result<(), RouteError> {
+        // Too close to the function's timeout to finish safely: back to the
+        // queue untouched (a timeout would lose the whole batch's response
+        // and count a receive against every record).
+        if tokio::time::Instant::now() >= deadline {
+            return Err(RecordError::Dependency(community_aws::AwsError::retryable(
+                "Invoke",
+                "DeadlineReached",
+                "no time left in this invocation",
+            )));
+        }
         let body = record.body.as_deref().unwrap_or("");
         let kind = record
             .message_attributes
@@ -339,17 +349,22 @@ impl Route {
         if event.routing_target == RoutingTarget::Review {
             self.tell_reviewer(&event, now).await?;
         }
-        let milestones = if !event.actor.is_bot && !event.event_type.is_derived() {
+        let waiting = if !event.actor.is_bot && !event.event_type.is_derived() {
             self.advance_lifecycle(&event, now).await?
         } else {
             Vec::new()
         };
         // Milestones first: "first contribution" says more than "thanks for
         // the pull request", and the cooldown lets only one of them through.
-        for milestone in milestones.iter().chain(std::iter::once(&event)) {
-            if milestone.routing_target == RoutingTarget::Recognition && !milestone.actor.is_bot {
-                self.recognize(milestone, now).await?;
-            }
+        for milestone_id in &waiting {
+            self.recognize_milestone(&event.user_id, milestone_id, now)
+                .await?;
+        }
+        if event.routing_target == RoutingTarget::Recognition
+            && !event.actor.is_bot
+            && !event.event_type.is_derived()
+        {
+            self.recognize(&event, now).await?;
         }
         if let Some(ticket_id) = tickets::closed_github_ticket(&event) {
             self.tickets
@@ -387,47 +402,79 @@ impl Route {
         Ok(())
     }
 
-    /// Thanks the member in Slack: at most once per event, at most once per
-    /// member per cooldown, recorded on the member either way.
+    /// Thanks the member in Slack for a delivered contribution.
     async fn recognize(
         &self,
         event: &CanonicalEvent,
         now: time::OffsetDateTime,
     ) -> Result<(), RouteError> {
-        use community_aws::recognition::Claim;
         let id = event.event_id.to_string();
+        self.post_recognition(&event.user_id, &id, &recognition_text(event), now)
+            .await
+    }
+
+    /// Posts a recognition at most once per event and at most once per
+    /// member per cooldown, recorded on the member either way.
+    async fn post_recognition(
+        &self,
+        member_id: &str,
+        id: &str,
+        text: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), RouteError> {
+        use community_aws::recognition::Claim;
         match self
             .recognitions
-            .claim(&event.user_id, &id, self.recognition_cooldown, now)
+            .claim(member_id, id, self.recognition_cooldown, now)
             .await?
         {
             Claim::Done => return Ok(()),
             Claim::Cooldown => {
-                tracing::info!(event_id = %event.event_id, member_id = event.user_id, "recognition skipped: member recognised within the cooldown");
+                tracing::info!(
+                    event_id = id,
+                    member_id,
+                    "recognition skipped: member recognised within the cooldown"
+                );
                 return Ok(());
             }
             Claim::Post => {}
         }
-        match self.recognizer.notify(&recognition_text(event)).await {
+        match self.recognizer.notify(text).await {
             Ok(()) => {
-                tracing::info!(event_id = %event.event_id, member_id = event.user_id, "recognition posted");
-                self.recognitions.posted(&id, now).await?;
+                tracing::info!(event_id = id, member_id, "recognition posted");
+                self.recognitions.posted(id, now).await?;
                 Ok(())
             }
             // Slack answered "not now" (429/5xx): nothing was posted, so the
             // retry may post.
             Err(error) if error.is_retryable() && error.code != "Transport" => {
-                self.recognitions.not_posted(&id, now).await?;
+                self.recognitions.not_posted(id, now).await?;
                 Err(error.into())
             }
             // Refused for good, or a lost answer that may have posted: at
             // most once means not again.
             Err(error) => {
-                tracing::error!(event_id = %event.event_id, error = %error, "recognition post failed; not retried");
-                self.recognitions.posted(&id, now).await?;
+                tracing::error!(event_id = id, error = %error, "recognition post failed; not retried");
+                self.recognitions.posted(id, now).await?;
                 Ok(())
             }
         }
+    }
+
+    /// A milestone's recognition from its pending claim (the text was
+    /// written with the milestone), then settled on the member.
+    async fn recognize_milestone(
+        &self,
+        member_id: &str,
+        milestone_id: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<(), RouteError> {
+        if let Some(text) = self.recognitions.pending_text(milestone_id).await? {
+            self.post_recognition(member_id, milestone_id, &text, now)
+                .await?;
+        }
+        self.recognitions.settled(member_id, milestone_id).await?;
+        Ok(())
     }
 
     /// Whether SQS will dead-letter this record if it fails once more
@@ -498,17 +545,19 @@ impl Route {
 
     /// Re-evaluates the member's stage; records each transition as an event
     /// and then saves the stage, conditional on no activity having arrived
-    /// meanwhile (else evaluates again).
+    /// meanwhile (else evaluates again). Returns the milestones whose
+    /// recognition waits (saved now, or earlier and not settled).
     async fn advance_lifecycle(
         &self,
         event: &CanonicalEvent,
         now: time::OffsetDateTime,
-    ) -> Result<Vec<CanonicalEvent>, RouteError> {
+    ) -> Result<Vec<String>, RouteError> {
         let config = self.lifecycle_config.as_ref();
         for _ in 0..4 {
             let Some(state) = self.lifecycle.load(&event.user_id, now).await? else {
                 return Ok(Vec::new());
             };
+            let mut waiting = state.pending_recognitions.clone();
             let standing = signal::lifecycle::standing(&activity_of(&state), now, config);
             let before = state
                 .stage
@@ -521,7 +570,7 @@ impl Route {
                 canonical_event::day_of(now - time::Duration::days(config.window_days()));
             let stale = state.counts.iter().any(|(day, _, _)| *day < forget_before);
             if transitions.is_empty() && state.stage.is_some() && !stale {
-                return Ok(Vec::new());
+                return Ok(waiting);
             }
             let mut milestones = Vec::with_capacity(transitions.len());
             for (offset, transition) in (0u32..).zip(&transitions) {
@@ -561,7 +610,13 @@ impl Route {
                 }
             }
             if saved {
-                return Ok(milestones);
+                waiting.extend(
+                    milestones
+                        .iter()
+                        .filter(|m| m.routing_target == RoutingTarget::Recognition)
+                        .map(|m| m.event_id.to_string()),
+                );
+                return Ok(waiting);
             }
         }
         Err(RecordError::Dependency(community_aws::AwsError::retryable(
@@ -607,36 +662,7 @@ fn adopt_repository(settings: &trackers::config::TrackerConfig) -> Option<String
     }
 }
 
-/// The recognition post: who, for what, and a link. No emails, no payload.
-pub fn recognition_text(event: &CanonicalEvent) -> String {
-    use canonical_event::EventType;
-    let who = &event.actor.handle;
-    let link = event
-        .source
-        .url
-        .as_deref()
-        .map(|u| format!(" {u}"))
-        .unwrap_or_default();
-    let title = event.content.title.as_deref().unwrap_or("");
-    match event.event_type {
-        EventType::FirstContribution => {
-            format!(":tada: {who} made their first contribution to the community!{link}")
-        }
-        EventType::StageChanged => {
-            let stage = event
-                .content
-                .labels
-                .iter()
-                .find_map(|l| l.strip_prefix("stage:"))
-                .unwrap_or("regular");
-            format!(":star: {who} is now a community {stage}. Thank you!")
-        }
-        _ => format!(
-            ":raised_hands: Thanks {who} for {}: {title}{link}",
-            event.event_type.as_str().replace('_', " ")
-        ),
-    }
-}
+pub use community_aws::recognition::recognition_text;
 
 /// What a reviewer reads in Slack: what was held, why, and how to decide.
 /// Never the member's email or the whole payload.

@@ -9,10 +9,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let route = route::Route::from_clients(&config, &clients, lambda_kit::system_clock()).await?;
     let route = &route;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
-        // Stop calling trackers 5 s before the function would be killed, so
-        // the ledger is always written and the batch response returned.
+        // Stop starting work (and tracker calls) 12 s before the function
+        // would be killed: a Slack post (10 s timeout) and the ledger write
+        // still fit, and the batch response is always returned.
         let deadline =
-            lambda_kit::deadline(event.context.deadline, std::time::Duration::from_secs(5));
+            lambda_kit::deadline(event.context.deadline, std::time::Duration::from_secs(12));
         route
             .handle_until(event.payload, tokio::time::Instant::from_std(deadline))
             .await

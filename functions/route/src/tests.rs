@@ -24,6 +24,9 @@ struct MemoryLifecycle {
     members: Mutex<std::collections::HashMap<String, MemberActivity>>,
     /// Milestones saved with a stage, in order.
     milestones: Mutex<Vec<CanonicalEvent>>,
+    /// Where milestones' pending recognition claims go (as DynamoDB writes
+    /// them in the same transaction).
+    recognitions: Arc<tickets::MemoryRecognitions>,
 }
 
 #[async_trait]
@@ -33,7 +36,17 @@ impl LifecycleStore for MemoryLifecycle {
         member_id: &str,
         _now: OffsetDateTime,
     ) -> Result<Option<MemberActivity>, AwsError> {
-        Ok(self.members.lock().unwrap().get(member_id).cloned())
+        let settled = self.recognitions.settled.lock().unwrap().clone();
+        Ok(self
+            .members
+            .lock()
+            .unwrap()
+            .get(member_id)
+            .cloned()
+            .map(|mut m| {
+                m.pending_recognitions.retain(|id| !settled.contains(id));
+                m
+            }))
     }
     async fn save(
         &self,
@@ -54,6 +67,17 @@ impl LifecycleStore for MemoryLifecycle {
             .lock()
             .unwrap()
             .extend_from_slice(milestones);
+        for milestone in milestones {
+            if milestone.routing_target == canonical_event::RoutingTarget::Recognition {
+                let id = milestone.event_id.to_string();
+                self.recognitions
+                    .texts
+                    .lock()
+                    .unwrap()
+                    .insert(id.clone(), recognition_text(milestone));
+                member.pending_recognitions.push(id);
+            }
+        }
         member.stage = Some(update.stage.clone());
         member.ever_contributed = update.ever_contributed;
         member.transitions = update.transitions;

@@ -361,6 +361,13 @@ impl TicketDesk {
         let Some(ticket) = self.adoptable(request) else {
             return Ok(());
         };
+        let pk = community_aws::tickets::ticket_pk(ticket.tracker.as_str(), &ticket.id);
+        if self.ledger.ticket(&pk).await?.is_some() {
+            // The issue again (an edit, a reopen, or the webhook echo of an
+            // issue we opened): the ticket already records it.
+            self.ledger.settle(&request.event_id, &pk, now).await?;
+            return Ok(());
+        }
         self.ledger
             .complete(request, &recorded(&ticket), &TicketPlan::Create, now)
             .await?;
@@ -415,6 +422,16 @@ impl TicketDesk {
             open.iter().map(|t| t.title.as_str()),
             self.similarity_threshold,
         );
+        // The index lags: confirm the match is still open before joining it.
+        let best = match best {
+            Some((index, score)) => self
+                .ledger
+                .ticket(&open[index].pk)
+                .await?
+                .filter(|t| t.open)
+                .map(|_| (index, score)),
+            None => None,
+        };
         Ok(match best {
             Some((index, score)) => {
                 tracing::info!(
@@ -513,14 +530,23 @@ impl TicketDesk {
             askers = ticket.askers.len(),
             "ticket resolved"
         );
+        if !self.ledger.begin_telling(&ticket.pk, now).await? {
+            // Another attempt claimed it, and may have posted: never twice.
+            return Ok(());
+        }
         match self.reporters.notify(&resolution_notice(&ticket)).await {
             Ok(()) => {}
-            Err(error) if !error.is_retryable() => tracing::error!(
+            // Slack said "not now": nothing was posted, the retry may post.
+            Err(error) if error.is_retryable() && error.code != "Transport" => {
+                self.ledger.not_told(&ticket.pk).await?;
+                return Err(error);
+            }
+            // Refused for good, or a lost answer that may have posted.
+            Err(error) => tracing::error!(
                 ticket = ticket.ticket.key,
                 error = %error,
-                "reporters could not be told (Slack refused); the resolution is recorded"
+                "reporters' notice failed; not retried (it may have been posted)"
             ),
-            Err(error) => return Err(error),
         }
         self.ledger.reporters_told(&ticket.pk, now).await
     }

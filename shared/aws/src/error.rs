@@ -83,6 +83,8 @@ const PERMANENT_CODES: &[&str] = &[
     "AWS.SimpleQueueService.InvalidMessageContents",
     "InvalidParameterValue",
     "MissingParameter",
+    // SNS: a malformed publish (e.g. a subject too long) never succeeds.
+    "InvalidParameter",
 ];
 
 /// Why one queue record could not be processed: the two cases every SQS

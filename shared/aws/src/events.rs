@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use canonical_event::EventType;
 use canonical_event::{CanonicalEvent, RoutingTarget, day_of, rfc3339_utc};
 use time::{Duration, OffsetDateTime};
 
@@ -97,6 +98,23 @@ pub fn condition_failed_at<R>(error: &SdkError<TransactWriteItemsError, R>, inde
     }
 }
 
+/// Whether a transaction lost to a concurrent write (no condition failed):
+/// worth trying again at once.
+pub fn conflicted<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
+    match error.as_service_error() {
+        Some(TransactWriteItemsError::TransactionCanceledException(e)) => {
+            let codes: Vec<&str> = e
+                .cancellation_reasons()
+                .iter()
+                .filter_map(|r| r.code())
+                .collect();
+            codes.contains(&"TransactionConflict") && !codes.contains(&"ConditionalCheckFailed")
+        }
+        Some(TransactWriteItemsError::TransactionInProgressException(_)) => true,
+        _ => false,
+    }
+}
+
 /// Whether a transaction was cancelled by a condition or a conflicting
 /// concurrent write (as opposed to failing for another reason).
 pub fn was_cancelled<R>(error: &SdkError<TransactWriteItemsError, R>) -> bool {
@@ -162,6 +180,8 @@ pub fn target_items(
 ) -> Result<Vec<TransactWriteItem>, AwsError> {
     let mut items = Vec::new();
     match target {
+        // A closed issue is a resolution signal, never a new request.
+        RoutingTarget::ProductBacklog if event.event_type == EventType::IssueClosed => {}
         RoutingTarget::ProductBacklog => {
             let put_ticket = Put::builder()
                 .table_name(&tables.outbox)

@@ -8,7 +8,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
-use canonical_event::{CanonicalEvent, EventType, rfc3339_utc};
+use canonical_event::{CanonicalEvent, EventType, RoutingTarget, rfc3339_utc};
 use time::OffsetDateTime;
 
 use crate::AwsError;
@@ -96,6 +96,10 @@ impl LifecycleStore for DynamoLifecycle {
                 .unwrap_or(false),
             transitions: u32::try_from(number(&item, "lifecycleTransitions")).unwrap_or(0),
             version: number(&item, "activityVersion"),
+            pending_recognitions: match item.get("pendingRecognitions") {
+                Some(AttributeValue::Ss(ids)) => ids.clone(),
+                _ => Vec::new(),
+            },
         }))
     }
 
@@ -147,6 +151,18 @@ impl LifecycleStore for DynamoLifecycle {
         if !forget.is_empty() {
             expression.push_str(&format!(" REMOVE {}", forget.join(", ")));
         }
+        // Milestones to celebrate wait on the member until recognised.
+        let celebrated: Vec<&CanonicalEvent> = milestones
+            .iter()
+            .filter(|m| m.routing_target == RoutingTarget::Recognition && !m.actor.is_bot)
+            .collect();
+        if !celebrated.is_empty() {
+            expression.push_str(" ADD pendingRecognitions :pending");
+            member = member.expression_attribute_values(
+                ":pending",
+                AttributeValue::Ss(celebrated.iter().map(|m| m.event_id.to_string()).collect()),
+            );
+        }
         // Nothing changed since the evaluation: neither new activity nor a
         // concurrent evaluation that recorded transitions.
         let unchanged_transitions =
@@ -175,6 +191,13 @@ impl LifecycleStore for DynamoLifecycle {
                 .build()
                 .map_err(crate::build_error)?;
             items.push(TransactWriteItem::builder().put(put).build());
+        }
+        for milestone in &celebrated {
+            items.push(crate::recognition::pending_claim(
+                &self.tables.members,
+                milestone,
+                now,
+            )?);
         }
         if let Some(first) = milestones.first() {
             let mut amounts = std::collections::BTreeMap::new();

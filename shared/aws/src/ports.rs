@@ -140,6 +140,8 @@ pub struct MemberActivity {
     pub transitions: u32,
     /// Bumped with every activity; a save is conditional on it.
     pub version: i64,
+    /// Milestones saved whose recognition is not settled yet.
+    pub pending_recognitions: Vec<String>,
 }
 
 /// What an evaluation concluded, to be saved on the member.

@@ -10,6 +10,12 @@
 //! transaction written *before* the post. A claim found `posting` means a
 //! post may have landed (a crash in between): it is not posted again.
 //! `retry` means Slack said no for now, so posting again cannot duplicate.
+//!
+//! Lifecycle milestones are recognised from a `pending` claim (with the
+//! post's text) written in the very transaction that records them, and the
+//! member keeps their ids in `pendingRecognitions` until each is settled: a
+//! retry after a crash or a Slack 429 finds them there, even though the
+//! milestone itself is never derived twice.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
@@ -45,6 +51,63 @@ pub trait Recognitions: Send + Sync {
     /// The post surely did not land (Slack answered 429/5xx): a retry may
     /// post.
     async fn not_posted(&self, event_id: &str, now: OffsetDateTime) -> Result<(), AwsError>;
+    /// The text a `pending` milestone claim was written with.
+    async fn pending_text(&self, event_id: &str) -> Result<Option<String>, AwsError>;
+    /// The member no longer waits for this recognition (posted, held by
+    /// the cooldown, or given up).
+    async fn settled(&self, member_id: &str, event_id: &str) -> Result<(), AwsError>;
+}
+
+/// The `pending` claim of a milestone, written with it (lifecycle.rs).
+pub fn pending_claim(
+    members_table: &str,
+    milestone: &canonical_event::CanonicalEvent,
+    now: OffsetDateTime,
+) -> Result<TransactWriteItem, AwsError> {
+    let put = Put::builder()
+        .table_name(members_table)
+        .item(
+            "pk",
+            AttributeValue::S(recognition_key(&milestone.event_id.to_string())),
+        )
+        .item("memberId", AttributeValue::S(milestone.user_id.clone()))
+        .item("status", AttributeValue::S("pending".to_owned()))
+        .item("text", AttributeValue::S(recognition_text(milestone)))
+        .item("at", AttributeValue::S(rfc3339_utc(now)))
+        .build()
+        .map_err(crate::build_error)?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// The recognition post: who, for what, and a link. No emails, no payload.
+pub fn recognition_text(event: &canonical_event::CanonicalEvent) -> String {
+    use canonical_event::EventType;
+    let who = &event.actor.handle;
+    let link = event
+        .source
+        .url
+        .as_deref()
+        .map(|u| format!(" {u}"))
+        .unwrap_or_default();
+    let title = event.content.title.as_deref().unwrap_or("");
+    match event.event_type {
+        EventType::FirstContribution => {
+            format!(":tada: {who} made their first contribution to the community!{link}")
+        }
+        EventType::StageChanged => {
+            let stage = event
+                .content
+                .labels
+                .iter()
+                .find_map(|l| l.strip_prefix("stage:"))
+                .unwrap_or("regular");
+            format!(":star: {who} is now a community {stage}. Thank you!")
+        }
+        _ => format!(
+            ":raised_hands: Thanks {who} for {}: {title}{link}",
+            event.event_type.as_str().replace('_', " ")
+        ),
+    }
 }
 
 pub fn recognition_key(event_id: &str) -> String {
@@ -65,7 +128,12 @@ impl DynamoRecognitions {
         }
     }
 
-    async fn status(&self, event_id: &str) -> Result<Option<String>, AwsError> {
+    /// One attribute of an event's claim, if the claim exists.
+    async fn claim_attribute(
+        &self,
+        event_id: &str,
+        name: &str,
+    ) -> Result<Option<String>, AwsError> {
         let output = self
             .client
             .get_item()
@@ -77,7 +145,7 @@ impl DynamoRecognitions {
             .map_err(|e| AwsError::from_sdk("GetItem", e))?;
         Ok(output
             .item
-            .and_then(|i| i.get("status").and_then(|v| v.as_s().ok()).cloned()))
+            .and_then(|i| i.get(name).and_then(|v| v.as_s().ok()).cloned()))
     }
 
     async fn set_status(
@@ -118,8 +186,9 @@ impl Recognitions for DynamoRecognitions {
         cooldown: time::Duration,
         now: OffsetDateTime,
     ) -> Result<Claim, AwsError> {
-        match self.status(event_id).await?.as_deref() {
-            None => {}
+        let status = self.claim_attribute(event_id, "status").await?;
+        match status.as_deref() {
+            None | Some("pending") => {}
             // Slack refused before: this record is the retry.
             Some("retry") => {
                 return Ok(
@@ -134,14 +203,19 @@ impl Recognitions for DynamoRecognitions {
             Some(_) => return Ok(Claim::Done),
         }
         let at = AttributeValue::S(rfc3339_utc(now));
+        // New, or a milestone's pending claim (keeping its text).
         let record = |status: &str| {
-            Put::builder()
+            Update::builder()
                 .table_name(&self.members_table)
-                .item("pk", AttributeValue::S(recognition_key(event_id)))
-                .item("memberId", AttributeValue::S(member_id.to_owned()))
-                .item("status", AttributeValue::S(status.to_owned()))
-                .item("at", at.clone())
-                .condition_expression("attribute_not_exists(pk)")
+                .key("pk", AttributeValue::S(recognition_key(event_id)))
+                .update_expression("SET memberId = :member, #s = :status, #at = :at")
+                .condition_expression("attribute_not_exists(pk) OR #s = :pending")
+                .expression_attribute_names("#s", "status")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":member", AttributeValue::S(member_id.to_owned()))
+                .expression_attribute_values(":status", AttributeValue::S(status.to_owned()))
+                .expression_attribute_values(":pending", AttributeValue::S("pending".to_owned()))
+                .expression_attribute_values(":at", at.clone())
                 .build()
                 .map_err(crate::build_error)
         };
@@ -160,7 +234,11 @@ impl Recognitions for DynamoRecognitions {
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(record("posting")?).build())
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(record("posting")?)
+                    .build(),
+            )
             .transact_items(TransactWriteItem::builder().update(stamp).build())
             .send()
             .await;
@@ -170,19 +248,18 @@ impl Recognitions for DynamoRecognitions {
             Err(e) if condition_failed_at(&e, 1) => {
                 let skipped = self
                     .client
-                    .put_item()
-                    .table_name(&self.members_table)
-                    .item("pk", AttributeValue::S(recognition_key(event_id)))
-                    .item("memberId", AttributeValue::S(member_id.to_owned()))
-                    .item("status", AttributeValue::S("cooldown".to_owned()))
-                    .item("at", at)
-                    .condition_expression("attribute_not_exists(pk)")
+                    .transact_write_items()
+                    .transact_items(
+                        TransactWriteItem::builder()
+                            .update(record("cooldown")?)
+                            .build(),
+                    )
                     .send()
                     .await;
                 match skipped {
                     Ok(_) => Ok(Claim::Cooldown),
-                    Err(e) if crate::is_conditional_failure(&e) => Ok(Claim::Done),
-                    Err(e) => Err(AwsError::from_sdk("PutItem", e)),
+                    Err(e) if condition_failed_at(&e, 0) => Ok(Claim::Done),
+                    Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
                 }
             }
             Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
@@ -196,6 +273,24 @@ impl Recognitions for DynamoRecognitions {
 
     async fn not_posted(&self, event_id: &str, now: OffsetDateTime) -> Result<(), AwsError> {
         self.set_status(event_id, "posting", "retry", now).await?;
+        Ok(())
+    }
+
+    async fn pending_text(&self, event_id: &str) -> Result<Option<String>, AwsError> {
+        self.claim_attribute(event_id, "text").await
+    }
+
+    async fn settled(&self, member_id: &str, event_id: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.members_table)
+            .key("pk", AttributeValue::S(member_key(member_id)))
+            .update_expression("DELETE pendingRecognitions :id")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":id", AttributeValue::Ss(vec![event_id.to_owned()]))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
         Ok(())
     }
 }

@@ -116,7 +116,7 @@ pub fn ticket_pk(tracker: &str, ticket_id: &str) -> String {
 #[async_trait]
 pub trait TicketLedger: Send + Sync {
     async fn request(&self, event_id: &str) -> Result<Option<TicketRequest>, AwsError>;
-    /// Open tickets of one category, oldest first (at most `limit`).
+    /// Open tickets of one category, newest first (at most `limit`).
     async fn open_tickets(&self, category: &str, limit: i32)
     -> Result<Vec<LedgerTicket>, AwsError>;
     async fn ticket(&self, pk: &str) -> Result<Option<LedgerTicket>, AwsError>;
@@ -139,6 +139,14 @@ pub trait TicketLedger: Send + Sync {
         plan: &TicketPlan,
         now: OffsetDateTime,
     ) -> Result<(), AwsError>;
+    /// Completes the request with a ticket that already records it (an
+    /// adopted issue seen again), without touching the ticket.
+    async fn settle(
+        &self,
+        event_id: &str,
+        ticket_pk: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), AwsError>;
     /// The tracker refused for good.
     async fn fail(&self, event_id: &str, reason: &str, now: OffsetDateTime)
     -> Result<(), AwsError>;
@@ -152,6 +160,11 @@ pub trait TicketLedger: Send + Sync {
         resolved_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Option<LedgerTicket>, AwsError>;
+    /// Claims the reporters' notice before posting it: false when another
+    /// attempt claimed it (and may have posted), so it is not posted again.
+    async fn begin_telling(&self, pk: &str, now: OffsetDateTime) -> Result<bool, AwsError>;
+    /// Releases the claim: the post surely did not land (Slack said 429/5xx).
+    async fn not_told(&self, pk: &str) -> Result<(), AwsError>;
     async fn reporters_told(&self, pk: &str, now: OffsetDateTime) -> Result<(), AwsError>;
 }
 
@@ -316,6 +329,8 @@ impl TicketLedger for DynamoTicketLedger {
             .index_name(OPEN_TICKETS_INDEX)
             .key_condition_expression("openCategory = :c")
             .expression_attribute_values(":c", s(category))
+            // The newest first: a repeat is most likely of a recent report.
+            .scan_index_forward(false)
             .limit(limit)
             .send()
             .await
@@ -415,6 +430,8 @@ impl TicketLedger for DynamoTicketLedger {
                          firstReportAt = if_not_exists(firstReportAt, :reported), lastAskedAt = :at \
                          ADD askers :member, reporterHandles :handle, reportEvents :event",
                     )
+                    // Never reopens (or re-indexes) a resolved ticket.
+                    .condition_expression("attribute_not_exists(#s) OR #s = :open")
                     .expression_attribute_names("#k", "key")
                     .expression_attribute_names("#u", "url")
                     .expression_attribute_values(":tracker", s(&ticket.tracker))
@@ -459,24 +476,65 @@ impl TicketLedger for DynamoTicketLedger {
             transaction =
                 transaction.transact_items(TransactWriteItem::builder().update(point).build());
         }
-        let result = transaction
-            .transact_items(bump_counters(
-                &self.counters_table,
-                &day_of(now),
-                &[counter.to_owned()],
-            )?)
-            .send()
-            .await;
+        let transaction = transaction.transact_items(bump_counters(
+            &self.counters_table,
+            &day_of(now),
+            &[counter.to_owned()],
+        )?);
+        // The tracker already answered: losing the day counters' item to a
+        // concurrent event must not send the record back for a 3-minute
+        // requeue (and a reconciliation), so conflicts are retried here.
+        let mut attempt = 0u32;
+        let result = loop {
+            attempt += 1;
+            match transaction.clone().send().await {
+                Err(e) if crate::events::conflicted(&e) && attempt < 4 => {
+                    let pause = 25 * u64::from(attempt) + u64::from(now.nanosecond() % 25);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                other => break other,
+            }
+        };
         match result {
             Ok(_) => Ok(()),
             // Completed before (a retry after the transaction landed).
             Err(e) if condition_failed_at(&e, 0) => Ok(()),
+            // Found resolved: the request is done, the ticket stays closed.
+            Err(e) if condition_failed_at(&e, 1) && *plan == TicketPlan::Create => {
+                self.settle(&request.event_id, &pk, now).await
+            }
             Err(e) if condition_failed_at(&e, 1) => Err(AwsError::permanent(
                 "TransactWriteItems",
                 "TicketMissing",
                 format!("the ticket {pk} to join is not in the ledger"),
             )),
             Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
+        }
+    }
+
+    async fn settle(
+        &self,
+        event_id: &str,
+        ticket_pk: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("eventId", s(event_id))
+            .update_expression("SET #s = :complete, ticketPk = :pk, completedAt = :at")
+            .condition_expression("#s <> :complete")
+            .expression_attribute_names("#s", "status")
+            .expression_attribute_values(":complete", s("complete"))
+            .expression_attribute_values(":pk", s(ticket_pk))
+            .expression_attribute_values(":at", s(&rfc3339_utc(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if crate::is_conditional_failure(&e) => Ok(()),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
         }
     }
 
@@ -570,6 +628,39 @@ impl TicketLedger for DynamoTicketLedger {
             },
             Err(e) => Err(AwsError::from_sdk("TransactWriteItems", e)),
         }
+    }
+
+    async fn begin_telling(&self, pk: &str, now: OffsetDateTime) -> Result<bool, AwsError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("eventId", s(pk))
+            .update_expression("SET reportersTelling = :at")
+            .condition_expression(
+                "reportersTold = :false AND attribute_not_exists(reportersTelling)",
+            )
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":at", s(&rfc3339_utc(now)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if crate::is_conditional_failure(&e) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk("UpdateItem", e)),
+        }
+    }
+
+    async fn not_told(&self, pk: &str) -> Result<(), AwsError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("eventId", s(pk))
+            .update_expression("REMOVE reportersTelling")
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("UpdateItem", e))?;
+        Ok(())
     }
 
     async fn reporters_told(&self, pk: &str, now: OffsetDateTime) -> Result<(), AwsError> {

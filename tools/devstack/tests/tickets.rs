@@ -375,6 +375,8 @@ async fn a_first_contribution_is_recognised_once_and_the_cooldown_holds_the_next
             r#"{{"action":"closed","number":{number},"pull_request":{{"number":{number},"title":"Fix CSV export {number}","body":"fixes the crash","merged":true,"merged_at":"2026-11-23T09:30:00Z","html_url":"https://github.com/o/r/pull/{number}","user":{{"login":"newcomer","id":4242}},"created_at":"2026-11-23T09:00:00Z"}},"repository":{{"full_name":"o/r"}},"sender":{{"login":"newcomer","id":4242}}}}"#
         )
     };
+    // Slack is rate limited at first: the milestone is posted on the retry.
+    standins.set_slack_faults(1);
     stack
         .ingest
         .handle(github_request("pull_request", "pr-delivery-1", &merged(7)))

@@ -21,6 +21,7 @@ pub(super) struct MemoryTickets {
     requests: Mutex<HashMap<String, TicketRequest>>,
     tickets: Mutex<HashMap<String, LedgerTicket>>,
     threads: Mutex<HashMap<String, String>>,
+    telling: Mutex<BTreeSet<String>>,
 }
 
 impl MemoryTickets {
@@ -82,7 +83,7 @@ impl TicketLedger for MemoryTickets {
             .filter(|t| t.open && t.category == category)
             .cloned()
             .collect();
-        open.sort_by_key(|t| t.first_report_at);
+        open.sort_by_key(|t| std::cmp::Reverse(t.first_report_at));
         Ok(open)
     }
     async fn ticket(&self, pk: &str) -> Result<Option<LedgerTicket>, AwsError> {
@@ -156,6 +157,21 @@ impl TicketLedger for MemoryTickets {
         entry.reporter_handles.insert(request.reporter.clone());
         Ok(())
     }
+    async fn settle(
+        &self,
+        event_id: &str,
+        ticket_pk: &str,
+        _now: OffsetDateTime,
+    ) -> Result<(), AwsError> {
+        let mut requests = self.requests.lock().unwrap();
+        let request = requests.get_mut(event_id).unwrap();
+        if !matches!(request.state, RequestState::Complete { .. }) {
+            request.state = RequestState::Complete {
+                ticket_pk: ticket_pk.to_owned(),
+            };
+        }
+        Ok(())
+    }
     async fn fail(
         &self,
         event_id: &str,
@@ -192,6 +208,15 @@ impl TicketLedger for MemoryTickets {
         }
         Ok((!ticket.reporters_told).then(|| ticket.clone()))
     }
+    async fn begin_telling(&self, pk: &str, _now: OffsetDateTime) -> Result<bool, AwsError> {
+        let mut telling = self.telling.lock().unwrap();
+        let told = self.tickets.lock().unwrap()[pk].reporters_told;
+        Ok(!told && telling.insert(pk.to_owned()))
+    }
+    async fn not_told(&self, pk: &str) -> Result<(), AwsError> {
+        self.telling.lock().unwrap().remove(pk);
+        Ok(())
+    }
     async fn reporters_told(&self, pk: &str, _now: OffsetDateTime) -> Result<(), AwsError> {
         self.tickets
             .lock()
@@ -207,6 +232,9 @@ impl TicketLedger for MemoryTickets {
 pub(super) struct MemoryRecognitions {
     statuses: Mutex<HashMap<String, String>>,
     last: Mutex<HashMap<String, OffsetDateTime>>,
+    /// Pending milestone claims' texts, and the settled ids.
+    pub(super) texts: Mutex<HashMap<String, String>>,
+    pub(super) settled: Mutex<BTreeSet<String>>,
 }
 
 #[async_trait]
@@ -220,13 +248,13 @@ impl Recognitions for MemoryRecognitions {
     ) -> Result<Claim, AwsError> {
         let mut statuses = self.statuses.lock().unwrap();
         match statuses.get(event_id).map(String::as_str) {
+            Some("pending") | None => {}
             Some("retry") => {
                 statuses.insert(event_id.to_owned(), "posting".to_owned());
                 return Ok(Claim::Post);
             }
             Some("cooldown") => return Ok(Claim::Cooldown),
             Some(_) => return Ok(Claim::Done),
-            None => {}
         }
         let mut last = self.last.lock().unwrap();
         if last.get(member_id).is_some_and(|at| *at >= now - cooldown) {
@@ -249,6 +277,13 @@ impl Recognitions for MemoryRecognitions {
             .lock()
             .unwrap()
             .insert(event_id.to_owned(), "retry".to_owned());
+        Ok(())
+    }
+    async fn pending_text(&self, event_id: &str) -> Result<Option<String>, AwsError> {
+        Ok(self.texts.lock().unwrap().get(event_id).cloned())
+    }
+    async fn settled(&self, _member_id: &str, event_id: &str) -> Result<(), AwsError> {
+        self.settled.lock().unwrap().insert(event_id.to_owned());
         Ok(())
     }
 }
@@ -719,4 +754,92 @@ async fn an_issue_in_the_tracker_repository_is_its_own_ticket() {
         d.ledger.state(&reply.event_id.to_string()),
         RequestState::Complete { .. }
     ));
+    // The same issue arriving again as a new event (an edit, or the echo of
+    // an issue the pipeline opened, by its bot account): settled, no asker.
+    let (again, echo) = in_issue_thread("t3", "bot1", "issue_opened", "CSV export crashes");
+    d.ledger.pending(&echo);
+    d.route.handle(received(&again, 1)).await.unwrap();
+    let ticket = d.ledger.tickets.lock().unwrap()[&ledger::ticket_pk("github", "o/r#12")].clone();
+    assert_eq!(ticket.askers.len(), 2, "{:?}", ticket.askers);
+    assert!(matches!(
+        d.ledger.state(&echo.event_id.to_string()),
+        RequestState::Complete { .. }
+    ));
+}
+
+#[tokio::test]
+async fn reporters_refused_for_now_are_told_on_the_retry_and_only_once() {
+    let d = desk();
+    let (json, event) = report("r1", "m1", "CSV export crashes");
+    d.ledger.pending(&event);
+    d.route.handle(received(&json, 1)).await.unwrap();
+    *d.reporters.failures_left.lock().unwrap() = 1;
+    let closed = typed_event("c1", "issue_closed", "analytics").replace(
+        "\"source\":{\"repository\":\"o/r\"}",
+        "\"source\":{\"repository\":\"o/r\",\"url\":\"https://github.com/o/r/issues/1\"}",
+    );
+    let first = d.route.handle(received(&closed, 1)).await.unwrap();
+    assert_eq!(
+        first.batch_item_failures.len(),
+        1,
+        "Slack said 503: retried"
+    );
+    for n in 2..=3 {
+        let again = d.route.handle(received(&closed, n)).await.unwrap();
+        assert!(again.batch_item_failures.is_empty());
+    }
+    assert_eq!(d.reporters.texts.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn records_past_the_deadline_go_back_to_the_queue_untouched() {
+    let d = desk();
+    let (json, event) = report("r1", "m1", "CSV export crashes");
+    d.ledger.pending(&event);
+    let response = d
+        .route
+        .handle_until(received(&json, 1), tokio::time::Instant::now())
+        .await
+        .unwrap();
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert!(d.tracker.issues.lock().unwrap().is_empty());
+    assert_eq!(
+        d.ledger.state(&event.event_id.to_string()),
+        RequestState::Pending
+    );
+}
+
+#[tokio::test]
+async fn a_milestone_recognition_refused_for_now_is_posted_on_the_retry_once() {
+    let lifecycle = Arc::new(MemoryLifecycle::default());
+    let store = Arc::new(MemoryStore {
+        lifecycle: Some(lifecycle.clone()),
+        ..Default::default()
+    });
+    let mut r = route(store, Arc::new(MemoryQueue::default()));
+    r.lifecycle = lifecycle.clone();
+    r.recognitions = lifecycle.recognitions.clone();
+    let recognizer = Arc::new(MemoryNotifier {
+        failures_left: Mutex::new(1),
+        ..MemoryNotifier::default()
+    });
+    r.recognizer = recognizer.clone();
+    let merged = typed_event("d1", "pull_request_merged", "recognition");
+    let first = r.handle(received(&merged, 1)).await.unwrap();
+    assert_eq!(first.batch_item_failures.len(), 1, "Slack said 503");
+    // The retry derives no milestone again, but the pending claim waits.
+    for n in 2..=3 {
+        let again = r.handle(received(&merged, n)).await.unwrap();
+        assert!(again.batch_item_failures.is_empty());
+    }
+    let posts = recognizer.texts.lock().unwrap().clone();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(posts[0].contains("first contribution"), "{}", posts[0]);
+    assert!(
+        lifecycle.members.lock().unwrap()["m1"]
+            .pending_recognitions
+            .iter()
+            .all(|id| lifecycle.recognitions.settled.lock().unwrap().contains(id)),
+        "every milestone settled"
+    );
 }
