@@ -12,8 +12,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         // Stop starting work (and tracker calls) 12 s before the function
         // would be killed: a Slack post (10 s timeout) and the ledger write
         // still fit, and the batch response is always returned.
-        let deadline =
-            lambda_kit::deadline(event.context.deadline, std::time::Duration::from_secs(12));
+        let deadline = lambda_kit::deadline(
+            event.context.deadline,
+            std::time::Duration::from_secs(12),
+            route::DEFAULT_BUDGET,
+        );
         route
             .handle_until(event.payload, tokio::time::Instant::from_std(deadline))
             .await
