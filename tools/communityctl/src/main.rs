@@ -5,6 +5,7 @@
 mod dlq;
 mod members;
 mod metrics;
+mod replay;
 mod review;
 
 use clap::{Parser, Subcommand};
@@ -75,6 +76,11 @@ enum Command {
     /// feedback resolution, conversion, review queue, dead letters (what
     /// `GET /metrics` answers).
     Metrics(metrics::MetricsArgs),
+    /// Replay a folder of raw webhook payloads (one subfolder per platform)
+    /// in-process, without AWS: signed with throwaway secrets, then verify →
+    /// envelope → adapt → score, timed. Prints the events by category, drops,
+    /// refusals and the CPU time per event.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +104,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), CtlError> {
+    if let Command::Replay(args) = &cli.command {
+        // In-process: returns before any AWS configuration is loaded.
+        return replay::run(args).map_err(CtlError::Other);
+    }
     let clients = community_aws::Clients::load().await;
     let stack = &cli.stack;
     let now = time::OffsetDateTime::now_utc();
@@ -176,6 +186,7 @@ async fn run(cli: Cli) -> Result<(), CtlError> {
                 .await
                 .map_err(CtlError::Other)?;
         }
+        Command::Replay(_) => unreachable!("replay returns before the AWS clients load"),
         Command::Dlq { command, list } => match command.unwrap_or(dlq::DlqCommand::List(list)) {
             dlq::DlqCommand::List(dlq::ListArgs { peek }) => {
                 for queue in ["raw-events-dlq.fifo", "normalized-events-dlq.fifo"] {
