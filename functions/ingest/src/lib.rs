@@ -24,6 +24,15 @@ use secrecy::SecretString;
 pub const MAX_BODY_LIMIT: usize = 1_000_000;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 512 * 1024;
 
+/// The HTTP API refuses requests whose request line and headers exceed
+/// 10,240 bytes, but a direct invoke (or the local stack) has no such
+/// limit, and every byte of a header is read before anything is verified.
+/// These bounds keep ingest's own refusal (431) just above what API Gateway
+/// lets through, with room for the forwarding headers it adds; genuine
+/// deliveries carry about a dozen short headers.
+pub const MAX_HEADERS: usize = 100;
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 pub mod resolutions;
 
 /// The function's name in metrics.
@@ -313,6 +322,9 @@ impl Ingest {
         if request.request_context.http.method != aws_lambda_events::http::Method::POST {
             return Err(Refusal::new(405, "method_not_allowed"));
         }
+        if !headers_within_limits(&request.headers) {
+            return Err(Refusal::new(431, "headers_too_large"));
+        }
         if let Some(tracker) = resolutions::tracker_of(request) {
             let resolutions = self
                 .resolutions
@@ -444,6 +456,22 @@ fn route_of(request: &ApiGatewayV2httpRequest) -> Option<(Platform, Endpoint)> {
         (Platform::Discord, Some("events")) => Some((platform, Endpoint::WebhookEvents)),
         _ => None,
     }
+}
+
+/// At most [`MAX_HEADERS`] header values, [`MAX_HEADER_BYTES`] of names and
+/// values together.
+fn headers_within_limits(headers: &HeaderMap) -> bool {
+    if headers.len() > MAX_HEADERS {
+        return false;
+    }
+    let mut total = 0usize;
+    for (name, value) in headers {
+        total = total.saturating_add(name.as_str().len() + value.len());
+        if total > MAX_HEADER_BYTES {
+            return false;
+        }
+    }
+    true
 }
 
 /// The body exactly as the platform sent it (base64-decoded when API Gateway

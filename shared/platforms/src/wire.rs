@@ -49,6 +49,51 @@ pub(crate) fn json_only<'b>(
     }
 }
 
+/// How deeply a platform's JSON may nest. Real payloads stay under 16
+/// levels. serde skips the fields the edge does not read without any depth
+/// limit, so without this bound a signed 100,000-level document would be
+/// queued for every later reader to choke on (serde_json's `Value` gives up
+/// at 128; the envelope adds one level).
+pub(crate) const MAX_JSON_DEPTH: usize = 64;
+
+/// `Ok` when `json` is one JSON object nested at most [`MAX_JSON_DEPTH`]
+/// deep. Every platform posts an object, but serde's derived structs also
+/// accept an array of their fields (`[1]` reads as a Discord PING), so the
+/// edge checks the shape before reading keys. A byte scan, not a parse:
+/// syntax is still left to serde.
+pub(crate) fn json_object(json: &str) -> Result<(), Rejection> {
+    if !json
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return Err(Rejection::MalformedBody);
+    }
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for byte in json.bytes() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(Rejection::MalformedBody);
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// `application/json; charset=utf-8` → `application/json`.
 pub(crate) fn media_type(content_type: Option<&str>) -> String {
     content_type

@@ -27,7 +27,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::envelope::{ENVELOPE_VERSION, Envelope};
-use crate::wire::{body_digest, is_token, json_only};
+use crate::wire::{body_digest, is_token, json_object, json_only};
 use crate::{
     Accepted, Delivery, QueueMessage, Rejection, Reply, check_replay_window, check_window, fifo_id,
 };
@@ -175,6 +175,7 @@ fn accept_interaction<'a, H: Fn(&str) -> Option<&'a str>>(
     json: &str,
     delivery: &Delivery<'a, H>,
 ) -> Result<Accepted, Rejection> {
+    json_object(json)?;
     let keys: InteractionKeys<'_> =
         serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
     let reply = match keys.kind {
@@ -247,6 +248,7 @@ fn accept_webhook_event<'a, H: Fn(&str) -> Option<&'a str>>(
     json: &str,
     delivery: &Delivery<'a, H>,
 ) -> Result<Accepted, Rejection> {
+    json_object(json)?;
     let keys: WebhookEventKeys<'_> =
         serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
     match keys.kind {

@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::envelope::{ENVELOPE_VERSION, Envelope};
 use crate::hmac_sha256::{self, SignatureError};
-use crate::wire::{is_event_name, payload_json};
+use crate::wire::{is_event_name, json_object, media_type, payload_json};
 use crate::{Accepted, Delivery, QueueMessage, Rejection, Reply, fifo_id};
 
 pub const HEADER_SIGNATURE: &str = "x-discourse-event-signature";
@@ -81,6 +81,14 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     let event_name = header(HEADER_EVENT)
         .filter(|v| is_event_name(v))
         .ok_or(Rejection::BadHeader(HEADER_EVENT))?;
+    // Discourse's two content types; anything else is not Discourse (415,
+    // as documented), even over a JSON body.
+    if !matches!(
+        media_type(header(HEADER_CONTENT_TYPE)).as_str(),
+        "application/json" | "application/x-www-form-urlencoded" | ""
+    ) {
+        return Err(Rejection::UnsupportedMediaType);
+    }
     // Discourse sends its JSON body as-is whichever content type the webhook
     // is set to (only the header changes), so JSON is tried first; a
     // `payload=` form is accepted from relays that wrap it.
@@ -90,6 +98,7 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
         }
         _ => payload_json(header(HEADER_CONTENT_TYPE), delivery.body)?,
     };
+    json_object(&json)?;
     let objects: std::collections::BTreeMap<String, serde_json::Value> =
         serde_json::from_str(&json).map_err(|_| Rejection::MalformedBody)?;
     if event_name == "ping" {

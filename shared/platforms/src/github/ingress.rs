@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::envelope::{ENVELOPE_VERSION, Envelope};
-use crate::wire::{is_event_name, is_token, payload_json};
+use crate::wire::{is_event_name, is_token, json_object, payload_json};
 use crate::{Accepted, Delivery, QueueMessage, Rejection, Reply, fifo_id};
 
 pub const HEADER_EVENT: &str = "x-github-event";
@@ -44,6 +44,7 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
     };
 
     let json = payload_json(header(HEADER_CONTENT_TYPE), delivery.body)?;
+    json_object(&json)?;
     let keys: ThreadKeys<'_> = serde_json::from_str(&json).map_err(|_| Rejection::MalformedBody)?;
 
     if event_name == "ping" {

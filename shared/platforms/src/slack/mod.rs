@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 
 use crate::envelope::{ENVELOPE_VERSION, Envelope};
 use crate::hmac_sha256::{self, SignatureError};
-use crate::wire::{body_digest, is_token, json_only};
+use crate::wire::{body_digest, is_token, json_object, json_only};
 use crate::{Accepted, Delivery, QueueMessage, Rejection, Reply, check_replay_window, fifo_id};
 
 pub const HEADER_SIGNATURE: &str = "x-slack-signature";
@@ -126,6 +126,7 @@ pub fn accept<'a, H: Fn(&str) -> Option<&'a str>>(
         return accept_form(delivery, header(HEADER_RETRY_NUM));
     }
     let json = json_only(header(HEADER_CONTENT_TYPE), delivery.body)?;
+    json_object(json)?;
     let outer: Outer<'_> = serde_json::from_str(json).map_err(|_| Rejection::MalformedBody)?;
     match outer.kind.as_ref() {
         "url_verification" => {
@@ -227,6 +228,7 @@ fn accept_form<'a, H: Fn(&str) -> Option<&'a str>>(
                 #[serde(default)]
                 trigger_id: Option<String>,
             }
+            json_object(payload)?;
             let keys: Interactive =
                 serde_json::from_str(payload).map_err(|_| Rejection::MalformedBody)?;
             if !crate::wire::is_event_name(&keys.kind) {
