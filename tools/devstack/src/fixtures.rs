@@ -465,12 +465,45 @@ pub fn http_request_at(
     } else {
         (json, "application/json")
     };
-    let stamp = match delivery.signature {
+    let signing = Signing {
+        platform: delivery.platform_name(),
+        event: delivery.event,
+        delivery_id: delivery.delivery_id,
+        relay_gateway: delivery.payload.starts_with("discord_gateway"),
+        signature: delivery.signature,
+    };
+    let headers = signed_headers(&signing, &body, content_type, secrets, now)?;
+    Ok((headers, body))
+}
+
+/// What a platform's signature covers besides the body.
+#[derive(Debug, Clone, Copy)]
+pub struct Signing<'a> {
+    /// The platform name (the first path segment).
+    pub platform: &'a str,
+    /// `X-GitHub-Event` / `X-Discourse-Event`.
+    pub event: &'a str,
+    /// `X-GitHub-Delivery` / `X-Discourse-Event-Id`.
+    pub delivery_id: &'a str,
+    /// A relay body from the Discord Gateway bridge (its own secret).
+    pub relay_gateway: bool,
+    pub signature: Signature,
+}
+
+/// The headers a platform sends with `body`, signed as if sent at `now`.
+pub fn signed_headers(
+    signing: &Signing<'_>,
+    body: &str,
+    content_type: &str,
+    secrets: &DevSecrets,
+    now: i64,
+) -> Result<BTreeMap<String, String>, FixtureError> {
+    let stamp = match signing.signature {
         Signature::Stale => now - 3600,
         _ => now,
     }
     .to_string();
-    let wrong = delivery.signature == Signature::WrongSecret;
+    let wrong = signing.signature == Signature::WrongSecret;
     let hmac_secret = |real: &str| {
         if wrong {
             "not-the-webhook-secret".to_owned()
@@ -483,7 +516,7 @@ pub fn http_request_at(
     let mut put = |name: &str, value: String| {
         headers.insert(name.to_owned(), value);
     };
-    match delivery.platform_name() {
+    match signing.platform {
         "slack" => {
             put(
                 "user-agent",
@@ -510,11 +543,11 @@ pub fn http_request_at(
             );
         }
         "discourse" => {
-            let event_type = delivery.event.split('_').next().unwrap_or("").to_owned();
+            let event_type = signing.event.split('_').next().unwrap_or("").to_owned();
             put("user-agent", "Discourse/3.4.0".into());
             put("x-discourse-instance", DISCOURSE_INSTANCE.into());
-            put("x-discourse-event-id", delivery.delivery_id.into());
-            put("x-discourse-event", delivery.event.into());
+            put("x-discourse-event-id", signing.delivery_id.into());
+            put("x-discourse-event", signing.event.into());
             put(
                 "x-discourse-event-type",
                 match event_type.as_str() {
@@ -534,7 +567,7 @@ pub fn http_request_at(
             put(
                 "x-signature",
                 platforms::relay::sign(
-                    &hmac_secret(if delivery.payload.starts_with("discord_gateway") {
+                    &hmac_secret(if signing.relay_gateway {
                         &secrets.relay_discord_gateway
                     } else {
                         &secrets.relay
@@ -548,8 +581,8 @@ pub fn http_request_at(
         // GitHub, and the unknown platform (which must 404 before any check).
         _ => {
             put("user-agent", "GitHub-Hookshot/5c6b2f4".into());
-            put("x-github-delivery", delivery.delivery_id.into());
-            put("x-github-event", delivery.event.into());
+            put("x-github-delivery", signing.delivery_id.into());
+            put("x-github-event", signing.event.into());
             put("x-github-hook-id", HOOK_ID.into());
             put("x-github-hook-installation-target-id", "88001".into());
             put(
@@ -563,13 +596,26 @@ pub fn http_request_at(
             );
         }
     }
-    Ok((headers, body))
+    Ok(headers)
 }
 
 /// What ingest makes of a delivery, computed in-process with the dev secrets
 /// (fixtures of the later stages, and the demo's expected event ids).
 pub fn accept_locally(
     delivery: &Delivery,
+    headers: &BTreeMap<String, String>,
+    body: &str,
+    secrets: &DevSecrets,
+    received_at: time::OffsetDateTime,
+) -> Result<platforms::Accepted, FixtureError> {
+    accept_at(delivery.platform, headers, body, secrets, received_at)
+        .map_err(|e| FixtureError::Invalid(format!("{}: {e}", delivery.fixture)))
+}
+
+/// What ingest makes of a request to `/webhooks/<platform_path>`, computed
+/// in-process with the dev secrets.
+pub fn accept_at(
+    platform_path: &str,
     headers: &BTreeMap<String, String>,
     body: &str,
     secrets: &DevSecrets,
@@ -582,7 +628,7 @@ pub fn accept_locally(
         received_at,
     };
     let hmac = |s: &str| [secrecy::SecretString::from(s.to_owned())];
-    let outcome = match delivery.platform {
+    let outcome = match platform_path {
         "github" => platforms::github::accept(&hmac(&secrets.github), &request),
         "slack" => platforms::slack::accept(&hmac(&secrets.slack), &request),
         "discourse" => platforms::discourse::accept(&hmac(&secrets.discourse), &request),
@@ -601,7 +647,7 @@ pub fn accept_locally(
         "discord" | "discord/events" => {
             let keys = platforms::discord::parse_public_keys(&[&secrets.discord_public_key])
                 .map_err(|e| FixtureError::Invalid(e.to_string()))?;
-            let endpoint = if delivery.platform == "discord" {
+            let endpoint = if platform_path == "discord" {
                 platforms::discord::Endpoint::Interactions
             } else {
                 platforms::discord::Endpoint::WebhookEvents
@@ -610,7 +656,7 @@ pub fn accept_locally(
         }
         other => return Err(FixtureError::Invalid(format!("no platform {other}"))),
     };
-    outcome.map_err(|e| FixtureError::Invalid(format!("{}: {e}", delivery.fixture)))
+    outcome.map_err(|e| FixtureError::Invalid(e.to_string()))
 }
 
 /// An API Gateway HTTP API (payload v2) event for a delivery, signed at the
@@ -630,19 +676,37 @@ pub fn api_gateway_event_at(
     now: i64,
 ) -> Result<Value, FixtureError> {
     let (headers, body) = http_request_at(root, delivery, secrets, now)?;
-    let path = format!("/webhooks/{}", delivery.platform);
-    let (route_key, parameters) = match delivery.platform.split_once('/') {
+    Ok(api_gateway_request(
+        delivery.platform,
+        &headers,
+        &body,
+        now,
+        &format!("req-{}", delivery.fixture.trim_end_matches(".json")),
+    ))
+}
+
+/// The API Gateway HTTP API (payload v2) event of a POST to
+/// `/webhooks/<platform_path>` with these headers and body.
+pub fn api_gateway_request(
+    platform_path: &str,
+    headers: &BTreeMap<String, String>,
+    body: &str,
+    now: i64,
+    request_id: &str,
+) -> Value {
+    let path = format!("/webhooks/{platform_path}");
+    let (route_key, parameters) = match platform_path.split_once('/') {
         Some((platform, kind)) => (
             "POST /webhooks/{platform}/{kind}",
             json!({ "platform": platform, "kind": kind }),
         ),
         None => (
             "POST /webhooks/{platform}",
-            json!({ "platform": delivery.platform }),
+            json!({ "platform": platform_path }),
         ),
     };
     let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
-    Ok(json!({
+    json!({
         "version": "2.0",
         "routeKey": route_key,
         "rawPath": path,
@@ -654,7 +718,7 @@ pub fn api_gateway_event_at(
             "domainName": "devapi0001.execute-api.us-east-1.amazonaws.com",
             "domainPrefix": "devapi0001",
             "http": { "method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "140.82.115.10", "userAgent": user_agent },
-            "requestId": format!("req-{}", delivery.fixture.trim_end_matches(".json")),
+            "requestId": request_id,
             "routeKey": route_key,
             "stage": "$default",
             "time": "23/Nov/2026:10:00:00 +0000",
@@ -663,7 +727,7 @@ pub fn api_gateway_event_at(
         "pathParameters": parameters,
         "body": body,
         "isBase64Encoded": false
-    }))
+    })
 }
 
 /// The timestamped fixtures re-signed at `now`, by file name: what

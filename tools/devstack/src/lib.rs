@@ -4,6 +4,7 @@
 
 pub mod coldstart;
 pub mod demo;
+pub mod faults;
 pub mod fixtures;
 pub mod http;
 pub mod provision;
@@ -11,6 +12,7 @@ pub mod pump;
 pub mod secrets;
 pub mod stack;
 pub mod standins;
+pub mod storm;
 pub mod template;
 
 pub use provision::ProvisionError;

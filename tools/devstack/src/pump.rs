@@ -5,6 +5,8 @@
 
 use std::collections::HashSet;
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lambda_events::event::sqs::{
     BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute,
@@ -27,6 +29,38 @@ pub struct Mapping {
     /// retries (and redrive) are visible within seconds.
     pub retry_after_seconds: i32,
     pub wait_seconds: i32,
+    /// What the function behind this mapping was invoked with.
+    pub invocations: Arc<Invocations>,
+}
+
+/// Invocations through one mapping: Lambda's request count and duration,
+/// measured (the duration is the handler's wall time against the emulator).
+#[derive(Debug, Default)]
+pub struct Invocations {
+    pub count: AtomicU64,
+    pub records: AtomicU64,
+    /// Sum of the invocations' durations, each rounded up to Lambda's 1 ms.
+    pub billed_millis: AtomicU64,
+}
+
+impl Invocations {
+    /// Records one invocation of `records` records that took `elapsed`.
+    pub fn record(&self, records: usize, elapsed: std::time::Duration) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.records.fetch_add(records as u64, Ordering::Relaxed);
+        let millis = elapsed.as_micros().div_ceil(1000).max(1);
+        self.billed_millis
+            .fetch_add(u64::try_from(millis).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// (invocations, records, billed milliseconds).
+    pub fn snapshot(&self) -> (u64, u64, u64) {
+        (
+            self.count.load(Ordering::Relaxed),
+            self.records.load(Ordering::Relaxed),
+            self.billed_millis.load(Ordering::Relaxed),
+        )
+    }
 }
 
 fn sqs_error<E: std::fmt::Debug>(operation: &'static str) -> impl Fn(E) -> ProvisionError {
@@ -71,7 +105,11 @@ impl Mapping {
         }
         let mut event = SqsEvent::default();
         event.records = messages.iter().map(|m| self.record(m)).collect();
-        let failed: HashSet<String> = match handler(event).await {
+        let records = event.records.len();
+        let started = std::time::Instant::now();
+        let answer = handler(event).await;
+        self.invocations.record(records, started.elapsed());
+        let failed: HashSet<String> = match answer {
             Ok(response) => response
                 .batch_item_failures
                 .into_iter()

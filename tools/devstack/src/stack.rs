@@ -47,6 +47,14 @@ pub struct StackOptions {
     pub parameter_overrides: BTreeMap<String, String>,
     pub retry_after_seconds: i32,
     pub wait_seconds: i32,
+    /// Where the functions' AWS clients send their requests, when not
+    /// straight to the emulator (a fault-injecting or counting proxy).
+    pub function_endpoint: Option<String>,
+    /// Where the event-source mappings (Lambda's own pollers) send theirs.
+    pub service_endpoint: Option<String>,
+    /// The functions' SDK attempts per call, when not the SDK's default (3):
+    /// fewer lets injected faults reach the pipeline's own retries.
+    pub function_max_attempts: Option<u32>,
 }
 
 impl StackOptions {
@@ -57,13 +65,19 @@ impl StackOptions {
             parameter_overrides: BTreeMap::new(),
             retry_after_seconds: 1,
             wait_seconds: 1,
+            function_endpoint: None,
+            service_endpoint: None,
+            function_max_attempts: None,
         }
     }
 }
 
 pub struct Stack {
     pub provisioned: Provisioned,
+    /// The functions' clients.
     pub clients: community_aws::Clients,
+    /// The event-source mappings' clients (Lambda's side of the queues).
+    pub service: community_aws::Clients,
     pub ingest: ingest::Ingest,
     pub normalize: normalize::Normalize,
     pub route: route::Route,
@@ -117,7 +131,17 @@ impl Stack {
             provision::put_secret(sdk, &name, &value).await?;
         }
 
-        let clients = community_aws::Clients::from_config(sdk);
+        let function_sdk = match options.function_max_attempts {
+            Some(attempts) => sdk
+                .to_builder()
+                .retry_config(
+                    aws_config::retry::RetryConfig::standard().with_max_attempts(attempts),
+                )
+                .build(),
+            None => sdk.clone(),
+        };
+        let clients = clients_through(&function_sdk, options.function_endpoint.as_deref());
+        let service = clients_through(sdk, options.service_endpoint.as_deref());
         let ingest_config = config(INGEST, &provisioned, |e| ingest::Config::from_lookup(e))?;
         let normalize_config = config(NORMALIZE, &provisioned, |e| {
             normalize::Config::from_lookup(e)
@@ -140,6 +164,7 @@ impl Stack {
         Ok(Stack {
             provisioned,
             clients,
+            service,
             ingest,
             normalize,
             route,
@@ -154,11 +179,11 @@ impl Stack {
     pub async fn pump_once(&self) -> Result<(Polled, Polled), StackError> {
         let normalized = self
             .raw_events
-            .poll_once(&self.clients.sqs, |event| self.normalize.handle(event))
+            .poll_once(&self.service.sqs, |event| self.normalize.handle(event))
             .await?;
         let routed = self
             .normalized_events
-            .poll_once(&self.clients.sqs, |event| self.route.handle(event))
+            .poll_once(&self.service.sqs, |event| self.route.handle(event))
             .await?;
         Ok((normalized, routed))
     }
@@ -169,13 +194,13 @@ impl Stack {
         loop {
             self.pump_once().await?;
             let raw = self
-                .clients
+                .service
                 .sqs
                 .depth(&self.raw_events.queue_url)
                 .await
                 .map_err(aws)?;
             let normalized = self
-                .clients
+                .service
                 .sqs
                 .depth(&self.normalized_events.queue_url)
                 .await
@@ -192,6 +217,42 @@ impl Stack {
     /// A resource's physical id: a queue's URL, a table's name.
     pub fn reference(&self, logical_id: &str) -> Result<String, StackError> {
         Ok(self.provisioned.reference(logical_id)?)
+    }
+}
+
+/// Clients sending to `endpoint` instead of the configured one. Set on each
+/// service's own config: the SDK prefers `AWS_ENDPOINT_URL` from the
+/// environment over an endpoint set on the shared `SdkConfig`.
+fn clients_through(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> community_aws::Clients {
+    let Some(url) = endpoint else {
+        return community_aws::Clients::from_config(sdk);
+    };
+    community_aws::Clients {
+        sqs: aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(sdk)
+                .endpoint_url(url)
+                .build(),
+        ),
+        dynamodb: aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(sdk)
+                .endpoint_url(url)
+                .build(),
+        ),
+        ssm: aws_sdk_ssm::Client::from_conf(
+            aws_sdk_ssm::config::Builder::from(sdk)
+                .endpoint_url(url)
+                .build(),
+        ),
+        secretsmanager: aws_sdk_secretsmanager::Client::from_conf(
+            aws_sdk_secretsmanager::config::Builder::from(sdk)
+                .endpoint_url(url)
+                .build(),
+        ),
+        sns: aws_sdk_sns::Client::from_conf(
+            aws_sdk_sns::config::Builder::from(sdk)
+                .endpoint_url(url)
+                .build(),
+        ),
     }
 }
 
@@ -230,5 +291,6 @@ fn mapping(
         region: provisioned.context.region.clone(),
         retry_after_seconds: options.retry_after_seconds,
         wait_seconds: options.wait_seconds,
+        invocations: Default::default(),
     })
 }
