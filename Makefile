@@ -6,7 +6,7 @@ ENV := source scripts/env.sh
 TEST_MOTO_PORT ?= 4599
 
 .PHONY: help bootstrap dev dev-smoke test lint fixtures invoke-fixtures sam-checks \
-        bench build-arm64 sizes coldstart storm storm-cost moto-start moto-stop clean fuzz fuzz-check
+        bench build-arm64 sizes coldstart rss storm storm-cost moto-start moto-stop clean fuzz fuzz-check
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,13 +60,17 @@ coldstart: bootstrap ## exec → first invocation against a local Lambda Runtime
 	@$(ENV); scripts/moto.sh start; cargo build -q --release --bin ingest --bin normalize --bin route --bin alert && \
 	  cargo run -q -p devstack -- coldstart --runs $${RUNS:-20}
 
-storm: bootstrap ## the duplicate storm (STORM_EVENTS=1000) and the full fault run (STORM_FAULT_EVENTS=1000 at STORM_FAULT_RATE=0.2), then the cost per million events
+rss: bootstrap ## peak RSS of each function, one warm process over a replay (EVENTS=10000; x86_64 release build)
+	@$(ENV); scripts/moto.sh start; cargo build -q --release --bin ingest --bin normalize --bin route --bin alert && \
+	  cargo run -q -p devstack -- rss --events $${EVENTS:-10000}
+
+storm: bootstrap ## the full duplicate storm (STORM_EVENTS=1000) and the full fault run (STORM_FAULT_EVENTS=1000 at STORM_FAULT_RATE=0.2), then the cost per million events
 	@$(ENV); export MOTO_PORT=$(TEST_MOTO_PORT) AWS_ENDPOINT_URL=http://127.0.0.1:$(TEST_MOTO_PORT); \
 	  scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT INT TERM; \
-	  STORM_FAULT_EVENTS=$${STORM_FAULT_EVENTS:-1000} cargo test -p devstack --test storm -- --nocapture --test-threads 1 && \
+	  STORM_EVENTS=$${STORM_EVENTS:-1000} STORM_FAULT_EVENTS=$${STORM_FAULT_EVENTS:-1000} cargo test -p devstack --test storm -- --nocapture --test-threads 1 && \
 	  python3 scripts/storm-cost.py target/storm/requests-$${STORM_EVENTS:-1000}.json
 
-storm-cost: ## AWS requests per event and $ per million events from the last storm's counts (make test or make storm writes them)
+storm-cost: ## AWS requests per event and $ per million events from a storm's counts (make storm writes requests-1000.json, make test requests-300.json)
 	@python3 scripts/storm-cost.py target/storm/requests-$${STORM_EVENTS:-1000}.json
 
 moto-start: ; @scripts/moto.sh start

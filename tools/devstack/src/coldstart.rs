@@ -39,14 +39,25 @@ async fn next(State(api): State<Api>) -> (HeaderMap, String) {
         // Park later polls: the process is killed once measured.
         tokio::time::sleep(Duration::from_secs(3600)).await;
     }
+    (
+        invocation_headers("coldstart-1", "coldstart", Duration::from_secs(30)),
+        api.event.as_str().to_owned(),
+    )
+}
+
+/// The headers Lambda's Runtime API sends with an invocation from `GET
+/// /runtime/invocation/next`: the request id, the deadline (`timeout` from
+/// now) the runtime hands the handler, the function's ARN and a trace id.
+pub fn invocation_headers(request_id: &str, function: &str, timeout: Duration) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    let deadline = (time::OffsetDateTime::now_utc().unix_timestamp() + 30) * 1000;
+    let deadline = time::OffsetDateTime::now_utc().unix_timestamp() * 1000
+        + i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX / 2);
     for (name, value) in [
-        ("lambda-runtime-aws-request-id", "coldstart-1".to_owned()),
+        ("lambda-runtime-aws-request-id", request_id.to_owned()),
         ("lambda-runtime-deadline-ms", deadline.to_string()),
         (
             "lambda-runtime-invoked-function-arn",
-            "arn:aws:lambda:us-east-1:123456789012:function:coldstart".to_owned(),
+            format!("arn:aws:lambda:us-east-1:123456789012:function:{function}"),
         ),
         (
             "lambda-runtime-trace-id",
@@ -57,7 +68,34 @@ async fn next(State(api): State<Api>) -> (HeaderMap, String) {
             headers.insert(name, v);
         }
     }
-    (headers, api.event.as_str().to_owned())
+    headers
+}
+
+/// `binary` started as Lambda's provided runtime starts a function: its
+/// template-derived `environment` plus the runtime's own variables, with the
+/// Runtime API at `runtime_api`. `label` names the log group and stream.
+pub fn lambda_command(
+    binary: &std::path::Path,
+    environment: &BTreeMap<String, String>,
+    runtime_api: std::net::SocketAddr,
+    label: &str,
+) -> tokio::process::Command {
+    let name = binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut command = tokio::process::Command::new(binary);
+    command
+        .envs(environment)
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
+        // template.yaml's MemorySize for every function.
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", label)
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", label)
+        .kill_on_drop(true);
+    command
 }
 
 async fn respond(State(api): State<Api>, Path(_id): Path<String>) -> &'static str {
@@ -109,18 +147,10 @@ pub async fn measure(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(binary)
-        .envs(environment)
-        .env("AWS_LAMBDA_RUNTIME_API", address.to_string())
-        .env("AWS_LAMBDA_FUNCTION_NAME", &name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_LOG_STREAM_NAME", "coldstart")
-        .env("AWS_LAMBDA_LOG_GROUP_NAME", "coldstart")
+    let mut child = lambda_command(binary, environment, address, "coldstart")
         .env("RUST_LOG", "error")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
         .spawn()?;
     let outcome = loop {
         let (ready, responded) = {

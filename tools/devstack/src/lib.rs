@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod http;
 pub mod provision;
 pub mod pump;
+pub mod rss;
 pub mod secrets;
 pub mod stack;
 pub mod standins;

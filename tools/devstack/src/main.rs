@@ -51,6 +51,26 @@ enum Command {
         #[arg(long, default_value = "coldstart")]
         stack_name: String,
     },
+    /// Peak RSS of each release binary (target/release) over a replay of
+    /// distinct events: one warm sandbox per function, in pipeline order.
+    Rss {
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Scheduled alert sweeps once the tables hold the replay.
+        #[arg(long, default_value_t = 100)]
+        alert_sweeps: usize,
+        /// Events per window: after each, the emulator is reset and the
+        /// stack provisioned again, because moto slows down (and keeps a copy
+        /// of the table per transaction) as queues and tables grow.
+        #[arg(long, default_value_t = 200)]
+        window: usize,
+        /// Variants of each fixture person (1: the fixtures' people only).
+        #[arg(long, default_value_t = 50)]
+        actor_variants: usize,
+        /// Default rss-<unix time>: a rerun starts from empty tables.
+        #[arg(long)]
+        stack_name: Option<String>,
+    },
     /// Regenerate events/ from events/payloads (or --check that it is current).
     Fixtures {
         #[arg(long)]
@@ -145,6 +165,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     pick(&first, 0.5),
                     pick(&first, 0.9)
                 );
+            }
+        }
+        Command::Rss {
+            events,
+            alert_sweeps,
+            window,
+            actor_variants,
+            stack_name,
+        } => {
+            let options = devstack::rss::Options {
+                events,
+                alert_sweeps,
+                window,
+                actor_variants,
+                stack_name: stack_name.unwrap_or_else(|| {
+                    format!("rss-{}", time::OffsetDateTime::now_utc().unix_timestamp())
+                }),
+                binaries: root.join("target/release"),
+            };
+            let run = devstack::rss::run(&root, &options, &mut |line| println!("{line}")).await?;
+            for line in devstack::rss::table(&run) {
+                println!("{line}");
             }
         }
         Command::Provision { stack_name } => {
