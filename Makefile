@@ -4,6 +4,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ENV := source scripts/env.sh
 TEST_MOTO_PORT ?= 4599
+# make rss resets its emulator between windows: never the one make dev or make test uses.
+RSS_MOTO_PORT ?= 4600
 
 .PHONY: help bootstrap dev dev-smoke test lint fixtures invoke-fixtures sam-checks \
         bench build-arm64 sizes coldstart rss storm storm-cost moto-start moto-stop clean fuzz fuzz-check
@@ -60,8 +62,10 @@ coldstart: bootstrap ## exec → first invocation against a local Lambda Runtime
 	@$(ENV); scripts/moto.sh start; cargo build -q --release --bin ingest --bin normalize --bin route --bin alert && \
 	  cargo run -q -p devstack -- coldstart --runs $${RUNS:-20}
 
-rss: bootstrap ## peak RSS of each function, one warm process over a replay (EVENTS=10000; x86_64 release build)
-	@$(ENV); scripts/moto.sh start; cargo build -q --release --bin ingest --bin normalize --bin route --bin alert && \
+rss: bootstrap ## peak RSS of each function, one warm process over a replay (EVENTS=10000; x86_64 release build; its own moto)
+	@$(ENV); export MOTO_PORT=$(RSS_MOTO_PORT) AWS_ENDPOINT_URL=http://127.0.0.1:$(RSS_MOTO_PORT); \
+	  scripts/moto.sh start; trap 'scripts/moto.sh stop' EXIT INT TERM; \
+	  cargo build -q --release --bin ingest --bin normalize --bin route --bin alert && \
 	  cargo run -q -p devstack -- rss --events $${EVENTS:-10000}
 
 storm: bootstrap ## the full duplicate storm (STORM_EVENTS=1000) and the full fault run (STORM_FAULT_EVENTS=1000 at STORM_FAULT_RATE=0.2), then the cost per million events
