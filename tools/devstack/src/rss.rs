@@ -117,6 +117,16 @@ impl Memory {
         Ok(Memory::parse(&status))
     }
 
+    /// Field by field, the larger: peaks over several readings.
+    fn max(self, other: Memory) -> Memory {
+        Memory {
+            rss: self.rss.max(other.rss),
+            hwm: self.hwm.max(other.hwm),
+            anon: self.anon.max(other.anon),
+            file: self.file.max(other.file),
+        }
+    }
+
     fn parse(status: &str) -> Memory {
         let field = |name: &str| {
             status
@@ -147,6 +157,11 @@ pub struct Measured {
     pub dead_lettered: usize,
     pub after_first: Memory,
     pub before_stop: Memory,
+    /// The largest reading of each field, after every invocation. `VmHWM`
+    /// alone is not enough: when the kernel reclaims a process's file pages
+    /// (memory pressure), `VmRSS` drops without the high-water mark being
+    /// brought up to date first, and a later `VmHWM` can read lower.
+    pub peak: Memory,
     /// `VmRSS` (KiB) after every tenth of the invocations, for growth.
     pub trace: Vec<u64>,
     /// Time in invocations (the first includes the cold start).
@@ -924,6 +939,7 @@ struct Meter {
     failures: usize,
     dead_lettered: usize,
     after_first: Memory,
+    peak: Memory,
     trace: Vec<u64>,
     busy: Duration,
     planned: usize,
@@ -938,6 +954,7 @@ impl Meter {
             failures: 0,
             dead_lettered: 0,
             after_first: Memory::default(),
+            peak: Memory::default(),
             trace: Vec::new(),
             busy: Duration::ZERO,
             planned: planned.max(1),
@@ -953,8 +970,9 @@ impl Meter {
         response
     }
 
-    /// After an invocation that handled `events` events: samples memory at
-    /// the first and at every tenth of the plan, and reports progress then.
+    /// After an invocation that handled `events` events: reads memory (a
+    /// /proc read, between invocations), keeps the first reading and the
+    /// peaks, and reports progress at every tenth of the plan.
     fn after(
         &mut self,
         sandbox: &Sandbox,
@@ -965,12 +983,13 @@ impl Meter {
         self.invocations += 1;
         self.events += events;
         self.failures += failures;
+        let now = sandbox.memory()?;
         if self.invocations == 1 {
-            self.after_first = sandbox.memory()?;
+            self.after_first = now;
         }
+        self.peak = self.peak.max(now);
         let tenth = self.planned.div_ceil(10);
         if self.invocations.is_multiple_of(tenth) {
-            let now = sandbox.memory()?;
             self.trace.push(now.rss);
             report(format!(
                 "  {:<9} {:>6} invocations {:>6} events  VmRSS {:>5.1} MiB  VmHWM {:>5.1} MiB  {:>5.0} s",
@@ -1042,6 +1061,7 @@ impl Meter {
             dead_lettered: self.dead_lettered,
             after_first: self.after_first,
             before_stop,
+            peak: self.peak.max(before_stop),
             trace: self.trace,
             busy: self.busy,
         })
@@ -1480,8 +1500,8 @@ pub async fn run(
 pub fn table(run: &Run) -> Vec<String> {
     let mut lines = vec![
         String::new(),
-        "| function | events | invocations | RSS after the first invocation | RSS at the end | peak RSS (VmHWM) | time in invocations |".to_owned(),
-        "|---|---|---|---|---|---|---|".to_owned(),
+        "| function | events | invocations | RSS after the first invocation | peak RSS (VmHWM) | peak anonymous (RssAnon) | RSS at the end | time in invocations |".to_owned(),
+        "|---|---|---|---|---|---|---|---|".to_owned(),
     ];
     for m in &run.measured {
         let events = if m.function == "alert" {
@@ -1490,12 +1510,13 @@ pub fn table(run: &Run) -> Vec<String> {
             m.events.to_string()
         };
         lines.push(format!(
-            "| {} | {events} | {} | {:.1} MiB | {:.1} MiB | **{:.1} MiB** | {:.0} s |",
+            "| {} | {events} | {} | {:.1} MiB | **{:.1} MiB** | {:.1} MiB | {:.1} MiB | {:.0} s |",
             m.function,
             m.invocations,
             mib(m.after_first.rss),
+            mib(m.peak.hwm),
+            mib(m.peak.anon),
             mib(m.before_stop.rss),
-            mib(m.before_stop.hwm),
             m.busy.as_secs_f64()
         ));
     }
@@ -1511,11 +1532,13 @@ pub fn table(run: &Run) -> Vec<String> {
     }
     for m in &run.measured {
         lines.push(format!(
-            "  {:<9} VmHWM after the first invocation {:.1}; at the end RssAnon {:.1}, RssFile {:.1}; failures {} (dead-lettered {})",
+            "  {:<9} after the first invocation RssAnon {:.1}, RssFile {:.1}; at the end RssAnon {:.1}, RssFile {:.1}, VmHWM {:.1}; failures {} (dead-lettered {})",
             m.function,
-            mib(m.after_first.hwm),
+            mib(m.after_first.anon),
+            mib(m.after_first.file),
             mib(m.before_stop.anon),
             mib(m.before_stop.file),
+            mib(m.before_stop.hwm),
             m.failures,
             m.dead_lettered
         ));
