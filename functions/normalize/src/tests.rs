@@ -194,6 +194,17 @@ fn issue(n: u64, login: &str) -> String {
     )
 }
 
+/// The event id `github@2` gives `issue(n, …)`: keyed by the issue it
+/// opens, whatever delivery carried it.
+fn opened_issue_id(n: u64) -> EventId {
+    EventId::derive(
+        Platform::Github,
+        &format!("https://github.com/o/r/issues/{n}#opened"),
+        0,
+    )
+    .unwrap()
+}
+
 fn record(id: &str, body: String) -> SqsMessage {
     record_in(id, &format!("group-{id}"), body)
 }
@@ -285,7 +296,7 @@ async fn a_redelivery_is_acknowledged_and_produces_nothing() {
 #[tokio::test]
 async fn an_unfinished_claim_is_emitted_again() {
     let h = harness();
-    let id = EventId::derive(Platform::Github, "d1", 0).unwrap();
+    let id = opened_issue_id(1);
     h.ledger.status.lock().unwrap().insert(id, "pending");
     h.normalize
         .handle(batch(vec![record(
@@ -301,7 +312,7 @@ async fn an_unfinished_claim_is_emitted_again() {
 #[tokio::test]
 async fn a_retryable_failure_fails_that_record_and_the_rest_of_its_group_only() {
     let h = harness();
-    let stuck = EventId::derive(Platform::Github, "d2", 0).unwrap();
+    let stuck = opened_issue_id(2);
     h.ledger.fail_claims_for.lock().unwrap().insert(stuck);
     let response = h
         .normalize
@@ -333,7 +344,7 @@ async fn a_retryable_failure_fails_that_record_and_the_rest_of_its_group_only() 
             .status
             .lock()
             .unwrap()
-            .contains_key(&EventId::derive(Platform::Github, "d3", 0).unwrap()),
+            .contains_key(&opened_issue_id(3)),
         "c was not processed"
     );
 }
@@ -362,15 +373,15 @@ async fn an_emit_failure_fails_its_record_and_group_and_leaves_the_claim_unfinis
         .unwrap();
     assert_eq!(failures(&response), ["b", "c"]);
     let status = h.ledger.status.lock().unwrap();
-    let of = |d: &str| status[&EventId::derive(Platform::Github, d, 0).unwrap()];
-    assert_eq!(of("d1"), "emitted");
-    assert_eq!(of("d2"), "pending");
+    let of = |n: u64| status[&opened_issue_id(n)];
+    assert_eq!(of(1), "emitted");
+    assert_eq!(of(2), "pending");
     assert_eq!(
-        of("d3"),
+        of(3),
         "pending",
         "c was sent but goes back with its group: not marked"
     );
-    assert_eq!(of("d4"), "emitted");
+    assert_eq!(of(4), "emitted");
 }
 
 #[tokio::test]
@@ -380,7 +391,7 @@ async fn records_without_a_group_stop_at_the_first_failure() {
         .fail_claims_for
         .lock()
         .unwrap()
-        .insert(EventId::derive(Platform::Github, "d1", 0).unwrap());
+        .insert(opened_issue_id(1));
     let mut a = record("a", envelope("d1", "issues", &issue(1, "alice")));
     let mut b = record("b", envelope("d2", "issues", &issue(2, "bob")));
     a.attributes.clear();

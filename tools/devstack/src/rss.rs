@@ -7,10 +7,11 @@
 //! The replay cycles through the enqueued fixture payloads of every platform
 //! (`events/payloads/`). Each copy is made a different thing, not only a
 //! different delivery: event ids derive from the platform's natural key (a
-//! Slack message's `ts`, a Discourse post id, …), so copies that differed only
-//! in their delivery id would be deduplicated by normalize's ledger and never
-//! reach route. The fixtures' people are also multiplied into variants, so
-//! the members table (which alert scans) grows as a community's would.
+//! GitHub issue's URL, a Slack message's `ts`, a Discourse post id, …), so
+//! copies that differed only in their delivery id would be deduplicated by
+//! normalize's ledger and never reach route. The fixtures' people are also
+//! multiplied into variants, so the members table (which alert scans) grows
+//! as a community's would.
 //!
 //! Ingest runs first; normalize and route then run side by side, one window
 //! of events at a time (route gets what normalize sent in that window), with
@@ -617,7 +618,28 @@ fn make_unique(platform: &str, payload: &mut Value, k: u64) {
     let suffix = |v: &Value| json!(format!("{}-{k}", v.as_str().unwrap_or("")));
     let post_id = |_: &Value| json!(10_000_000 + k);
     let newcomer = |_: &Value| json!(format!("newcomer-{k}"));
+    // "2026-11-23T10:31:07Z" → "2026-11-23T10:31:07.000000042Z": still a time.
+    let instant = |v: &Value| match v.as_str().and_then(|s| s.strip_suffix('Z')) {
+        Some(t) if !t.contains('.') => json!(format!("{t}.{k:09}Z")),
+        _ => v.clone(),
+    };
     match platform {
+        "github" => {
+            // github@2 keys an event by its object's URL (another issue,
+            // comment, pull request…) and a star by its time.
+            for pointer in [
+                "/issue/html_url",
+                "/comment/html_url",
+                "/pull_request/html_url",
+                "/review/html_url",
+                "/discussion/html_url",
+                "/answer/html_url",
+                "/release/html_url",
+            ] {
+                edit(pointer, &suffix);
+            }
+            edit("/starred_at", &instant);
+        }
         "slack" => {
             edit("/event_id", &|_| json!(format!("EvRSS{k:08}")));
             edit("/event/ts", &fraction);
@@ -1634,5 +1656,13 @@ mod tests {
         assert_eq!(a["event"]["ts"], json!("1795427400.000001"));
         assert_ne!(a["event"]["ts"], b["event"]["ts"]);
         assert_ne!(a["event_id"], b["event_id"]);
+
+        let mut star = json!({ "starred_at": "2026-11-23T10:31:07Z", "issue": { "html_url": "https://github.com/o/r/issues/7" } });
+        make_unique("github", &mut star, 42);
+        assert_eq!(star["starred_at"], json!("2026-11-23T10:31:07.000000042Z"));
+        assert_eq!(
+            star["issue"]["html_url"],
+            json!("https://github.com/o/r/issues/7-42")
+        );
     }
 }

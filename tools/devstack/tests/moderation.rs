@@ -104,12 +104,8 @@ async fn held_events_wait_for_a_reviewer_and_each_verdict_counts_once() {
         0,
         "held, not ticketed"
     );
-    let first = EventId::derive(Platform::Github, "spam-1", 0)
-        .unwrap()
-        .to_string();
-    let second = EventId::derive(Platform::Github, "spam-2", 0)
-        .unwrap()
-        .to_string();
+    let first = opened_issue_id("o/r", 1).to_string();
+    let second = opened_issue_id("o/r", 2).to_string();
     let now = OffsetDateTime::now_utc();
     let held = reader(&stack).get(&first, now).await.unwrap().unwrap();
     assert_eq!(held.routing_target, RoutingTarget::Review);
@@ -310,7 +306,7 @@ async fn bots_are_kept_for_audit_but_not_counted_as_community() {
         .await;
     assert_eq!(response.status_code, 202);
     stack.drain(SETTLE).await.unwrap();
-    let id = EventId::derive(Platform::Github, "bot-1", 0).unwrap();
+    let id = opened_issue_id("o/deps", 5);
     let event = reader(&stack)
         .get(&id.to_string(), OffsetDateTime::now_utc())
         .await

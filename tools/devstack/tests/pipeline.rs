@@ -27,7 +27,7 @@ async fn a_signed_webhook_becomes_a_stored_scored_routed_event() {
     assert_eq!(response.status_code, 202);
     stack.drain(SETTLE).await.unwrap();
 
-    let id = EventId::derive(Platform::Github, "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a01", 0).unwrap();
+    let id = opened_issue_id("acme-labs/widgets", 412);
     let event = reader(&stack)
         .get(&id.to_string(), OffsetDateTime::now_utc())
         .await
@@ -73,6 +73,43 @@ async fn a_signed_webhook_becomes_a_stored_scored_routed_event() {
     .unwrap();
     assert_eq!(members.len(), 1);
     assert_eq!(members[0].member_id, event.user_id);
+}
+
+/// GitHub signs only the body: a captured delivery resent under a new
+/// X-GitHub-Delivery verifies and is queued (the edge cannot tell it from a
+/// new delivery), but it reports the same issue, so it is stored and
+/// ticketed once.
+#[tokio::test]
+async fn a_github_body_resent_under_a_new_delivery_id_is_one_event() {
+    let stack = stack("replayed").await;
+    let body = issue_payload("o/replayed", 9, "alice", 7);
+    let deliveries = [
+        "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9b01",
+        "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9b02",
+    ];
+    for delivery in deliveries {
+        let response = stack
+            .ingest
+            .handle(github_request("issues", delivery, &body))
+            .await;
+        assert_eq!(response.status_code, 202);
+    }
+    stack.drain(SETTLE).await.unwrap();
+
+    assert_eq!(count_items(&stack, "EventsTable").await, 1);
+    assert_eq!(count_items(&stack, "OutboxTable").await, 1, "one ticket");
+    let event = reader(&stack)
+        .get(
+            &opened_issue_id("o/replayed", 9).to_string(),
+            OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        event.provenance.delivery_id, deliveries[0],
+        "the first one won"
+    );
 }
 
 #[tokio::test]
@@ -248,7 +285,7 @@ impl EventLedger for FaultyLedger {
 async fn a_record_that_keeps_failing_is_redriven_after_max_receives_while_other_groups_keep_flowing()
  {
     let mut stack = stack("redrive").await;
-    let poisoned = EventId::derive(Platform::Github, "stuck-1", 0).unwrap();
+    let poisoned = opened_issue_id("o/stuck", 1);
     let faulty = Arc::new(FaultyLedger {
         real: stack.normalize.ledger.clone(),
         broken: HashSet::from([poisoned]),
@@ -310,7 +347,13 @@ async fn expired_events_are_ignored_by_reads_and_ttl_is_set() {
         .handle(fixture_request("github-star-created.json"))
         .await;
     stack.drain(SETTLE).await.unwrap();
-    let id = EventId::derive(Platform::Github, "5c6b2f40-c8a1-11f0-8d3e-0a7c4e1b9a04", 0).unwrap();
+    // github@2 keys a star by repository, stargazer and time.
+    let id = EventId::derive(
+        Platform::Github,
+        "star/acme-labs/widgets/5811003@2026-11-23T10:31:07Z",
+        0,
+    )
+    .unwrap();
 
     let item = stack
         .clients

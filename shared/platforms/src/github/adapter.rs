@@ -1,10 +1,17 @@
-//! `github@1`: GitHub webhook payloads → canonical event drafts.
+//! `github@2`: GitHub webhook payloads → canonical event drafts.
 //!
 //! Mapped: issues (opened, closed), issue_comment (created), pull_request
 //! (opened; closed with merged = true), pull_request_review (submitted),
 //! discussion (created, answered), discussion_comment (created), star
 //! (created), fork, release (published), member (added), sponsorship
 //! (created). Everything else is dropped by a named rule, never silently.
+//!
+//! Event ids (since `github@2`) derive from what the event is about, its
+//! natural key, not from `X-GitHub-Delivery`: GitHub signs only the body, so
+//! a captured delivery resent under a new delivery id verifies at the edge,
+//! and only a key taken from the body makes it the same event for the
+//! ledger. A payload that holds nothing telling two real events apart
+//! (`member.added` carries no time) keeps the delivery id as its key.
 
 use canonical_event::{
     Actor, Content, EXCERPT_MAX_CHARS, EventDraft, EventId, EventType, Platform, Source,
@@ -18,7 +25,7 @@ use super::payload::{Label, Payload, User};
 use crate::envelope::Envelope;
 use crate::{AdaptError, Adapted};
 
-pub const ADAPTER_VERSION: &str = "github@1";
+pub const ADAPTER_VERSION: &str = "github@2";
 
 /// Rule ids for drops, stable so they can be counted and alerted on.
 pub const DROP_UNSUPPORTED_EVENT: &str = "github.event_not_mapped";
@@ -94,6 +101,7 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
     let ctx = Ctx {
         envelope,
         name: &name,
+        natural_key: None,
     };
     let draft = match event_type {
         EventType::IssueOpened | EventType::IssueClosed => {
@@ -109,7 +117,17 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             } else {
                 issue.user
             };
-            ctx.draft(
+            // An issue opens once; it can close, reopen and close again, each
+            // close with its own time.
+            let key = if event_type == EventType::IssueClosed {
+                issue
+                    .closed_at
+                    .as_deref()
+                    .map(|at| format!("{}#closed@{at}", issue.html_url))
+            } else {
+                Some(format!("{}#opened", issue.html_url))
+            };
+            ctx.keyed(key).draft(
                 event_type,
                 &actor,
                 when,
@@ -129,7 +147,8 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         EventType::IssueCommented => {
             let issue = ctx.need(payload.issue, "issue")?;
             let comment = ctx.need(payload.comment, "comment")?;
-            ctx.draft(
+            // `…/issues/12#issuecomment-345`: one created event per comment.
+            ctx.keyed(Some(comment.html_url.clone())).draft(
                 event_type,
                 &comment.user,
                 comment.created_at.as_deref(),
@@ -159,8 +178,14 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             } else {
                 pr.created_at.as_deref()
             };
+            // A pull request opens once and merges at most once.
+            let key = if event_type == EventType::PullRequestMerged {
+                format!("{}#merged", pr.html_url)
+            } else {
+                format!("{}#opened", pr.html_url)
+            };
             // A merge is credited to the author of the pull request, not to the merger.
-            ctx.draft(
+            ctx.keyed(Some(key)).draft(
                 event_type,
                 &pr.user,
                 when,
@@ -180,7 +205,8 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         EventType::PullRequestReviewed => {
             let pr = ctx.need(payload.pull_request, "pull_request")?;
             let review = ctx.need(payload.review, "review")?;
-            ctx.draft(
+            // `…/pull/7#pullrequestreview-89`: one submission per review.
+            ctx.keyed(Some(review.html_url.clone())).draft(
                 event_type,
                 &review.user,
                 review.submitted_at.as_deref(),
@@ -206,7 +232,7 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             if let Some(category) = &d.category {
                 labels.insert(0, format!("category:{}", category.name));
             }
-            ctx.draft(
+            ctx.keyed(Some(format!("{}#opened", d.html_url))).draft(
                 event_type,
                 &d.user,
                 d.created_at.as_deref(),
@@ -226,8 +252,13 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         EventType::DiscussionAnswered => {
             let d = ctx.need(payload.discussion, "discussion")?;
             let answer = ctx.need(payload.answer, "answer")?;
+            // An answer can be unmarked and marked again: each choice has its time.
+            let key = d
+                .answer_chosen_at
+                .as_deref()
+                .map(|at| format!("{}#answer@{at}", answer.html_url));
             // The contribution is the answer, so the answerer is the actor.
-            ctx.draft(
+            ctx.keyed(key).draft(
                 event_type,
                 &answer.user,
                 d.answer_chosen_at
@@ -249,7 +280,7 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         EventType::DiscussionCommented => {
             let d = ctx.need(payload.discussion, "discussion")?;
             let comment = ctx.need(payload.comment, "comment")?;
-            ctx.draft(
+            ctx.keyed(Some(comment.html_url.clone())).draft(
                 event_type,
                 &comment.user,
                 comment.created_at.as_deref(),
@@ -269,7 +300,14 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
         EventType::RepoStarred => {
             let sender = ctx.need(payload.sender, "sender")?;
             let source = ctx.repo(&payload.repository);
-            ctx.draft(
+            // Unstarring and starring again gives a new `starred_at`.
+            let key = match (&source.repository, payload.starred_at.as_deref()) {
+                (Some(repository), Some(at)) => {
+                    Some(format!("star/{repository}/{}@{at}", sender.id))
+                }
+                _ => None,
+            };
+            ctx.keyed(key).draft(
                 event_type,
                 &sender,
                 payload.starred_at.as_deref(),
@@ -284,7 +322,12 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                 url: forkee.html_url.clone(),
                 ..ctx.repo(&payload.repository)
             };
-            ctx.draft(
+            // A fork deleted and made again has the same name, not the same time.
+            let key = forkee
+                .created_at
+                .as_deref()
+                .map(|at| format!("fork/{}@{at}", forkee.full_name));
+            ctx.keyed(key).draft(
                 event_type,
                 &forkee.owner,
                 forkee.created_at.as_deref(),
@@ -303,7 +346,11 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                 .clone()
                 .filter(|n| !n.trim().is_empty())
                 .unwrap_or_else(|| release.tag_name.clone());
-            ctx.draft(
+            let key = release
+                .published_at
+                .as_deref()
+                .map(|at| format!("{}#published@{at}", release.html_url));
+            ctx.keyed(key).draft(
                 event_type,
                 &release.author,
                 release.published_at.as_deref(),
@@ -323,7 +370,9 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
             // The member who was added joined; the sender is the admin who added them.
             let member = ctx.need(payload.member, "member")?;
             let source = ctx.repo(&payload.repository);
-            ctx.draft(event_type, &member, None, source, Content::default(), None)?
+            // No time or id of the membership in the payload: the delivery is the key.
+            ctx.keyed(None)
+                .draft(event_type, &member, None, source, Content::default(), None)?
         }
         EventType::Sponsorship => {
             let s = ctx.need(payload.sponsorship, "sponsorship")?;
@@ -344,7 +393,11 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
                     .as_ref()
                     .map(|u| format!("https://github.com/sponsors/{}", u.login)),
             };
-            ctx.draft(
+            let key = s.created_at.as_deref().map(|at| {
+                let sponsorable = s.sponsorable.as_ref().map_or(0, |u| u.id);
+                format!("sponsorship/{}/{sponsorable}@{at}", s.sponsor.id)
+            });
+            ctx.keyed(key).draft(
                 event_type,
                 &s.sponsor,
                 s.created_at.as_deref(),
@@ -377,9 +430,13 @@ pub fn adapt(envelope: &Envelope<'_>) -> Result<Adapted, AdaptError> {
 struct Ctx<'e, 'a> {
     envelope: &'e Envelope<'a>,
     name: &'e str,
+    /// What the event is about (see the module docs); `None` when the
+    /// payload cannot tell two real events apart, and the delivery id stands
+    /// in.
+    natural_key: Option<String>,
 }
 
-impl Ctx<'_, '_> {
+impl<'e, 'a> Ctx<'e, 'a> {
     fn need<T>(&self, value: Option<T>, field: &'static str) -> Result<T, AdaptError> {
         value.ok_or_else(|| AdaptError::MissingField {
             event: self.name.to_owned(),
@@ -395,6 +452,14 @@ impl Ctx<'_, '_> {
         }
     }
 
+    fn keyed(&self, natural_key: Option<String>) -> Ctx<'e, 'a> {
+        Ctx {
+            envelope: self.envelope,
+            name: self.name,
+            natural_key,
+        }
+    }
+
     fn draft(
         &self,
         event_type: EventType,
@@ -406,7 +471,11 @@ impl Ctx<'_, '_> {
     ) -> Result<EventDraft, AdaptError> {
         let env = self.envelope;
         Ok(EventDraft {
-            event_id: EventId::derive(Platform::Github, &env.delivery_id, 0)?,
+            event_id: EventId::derive(
+                Platform::Github,
+                self.natural_key.as_deref().unwrap_or(&env.delivery_id),
+                0,
+            )?,
             platform: Platform::Github,
             event_type,
             actor: Actor {

@@ -1,5 +1,5 @@
 //! GitHub webhooks: `X-Hub-Signature-256` verification, delivery keys, and the
-//! `github@1` adapter.
+//! `github@2` adapter.
 
 mod adapter;
 mod ingress;

@@ -344,11 +344,19 @@ fn corpus_dir() -> Option<std::path::PathBuf> {
 }
 
 fn adapt_json(event: &str, json: &str) -> Result<Adapted, crate::AdaptError> {
+    adapt_delivery(event, json, "d-1")
+}
+
+fn adapt_delivery(
+    event: &str,
+    json: &str,
+    delivery_id: &str,
+) -> Result<Adapted, crate::AdaptError> {
     let raw: &RawValue = serde_json::from_str(json).unwrap();
     let envelope = Envelope {
         v: 1,
         platform: Platform::Github,
-        delivery_id: Cow::Borrowed("d-1"),
+        delivery_id: Cow::Borrowed(delivery_id),
         event_name: Cow::Borrowed(event),
         hook_id: None,
         origin: None,
@@ -439,6 +447,18 @@ fn every_corpus_payload_is_normalized_or_dropped_by_a_named_rule() {
                 if let Some(x) = &d.content.excerpt {
                     assert!(x.chars().count() <= canonical_event::EXCERPT_MAX_CHARS);
                 }
+                // The same body under another X-GitHub-Delivery (a captured
+                // delivery replayed, since GitHub signs only the body) is the
+                // same event, except where the body cannot tell events apart.
+                let Adapted::Events(again) = adapt_delivery(event, &json, "d-2").unwrap() else {
+                    panic!("{file}: adapted once, dropped the second time");
+                };
+                assert_eq!(again[0].delivery_id, "d-2");
+                if event_type == EventType::MemberJoined {
+                    assert_ne!(again[0].event_id, d.event_id, "{file}");
+                } else {
+                    assert_eq!(again[0].event_id, d.event_id, "{file}");
+                }
                 mapped += 1;
             }
             (Err(rule), Adapted::Dropped { rule: got, name }) => {
@@ -499,4 +519,123 @@ fn redelivery_maps_to_the_same_event_id() {
     let a = adapt_json("issues", ISSUE_BODY).unwrap();
     let b = adapt_json("issues", ISSUE_BODY).unwrap();
     assert_eq!(a, b);
+}
+
+fn event_id(event: &str, json: &str, delivery_id: &str) -> canonical_event::EventId {
+    match adapt_delivery(event, json, delivery_id).unwrap() {
+        Adapted::Events(drafts) => drafts[0].event_id,
+        dropped => panic!("{event}: {dropped:?}"),
+    }
+}
+
+/// Every project fixture under events/payloads/github (the corpus sweep
+/// checks the published payloads when ../shared is present).
+#[test]
+fn a_body_resent_under_a_new_delivery_id_is_the_same_event() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events/payloads/github");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let json = std::fs::read_to_string(&path).unwrap();
+        let Some(event) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').next())
+        else {
+            continue;
+        };
+        let first = adapt_delivery(event, &json, "5c6b2f40-0000-0000-0000-000000000001");
+        let Ok(Adapted::Events(first)) = first else {
+            continue;
+        };
+        let Ok(Adapted::Events(second)) =
+            adapt_delivery(event, &json, "5c6b2f40-0000-0000-0000-000000000002")
+        else {
+            panic!("{}: adapted once only", path.display());
+        };
+        assert_eq!(first[0].event_id, second[0].event_id, "{}", path.display());
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "only {checked} fixtures checked in {}",
+        dir.display()
+    );
+}
+
+#[test]
+fn distinct_happenings_on_one_object_are_distinct_events() {
+    let issue = |action: &str, closed_at: &str| {
+        format!(
+            r#"{{"action":"{action}","issue":{{"number":7,"title":"Crash","html_url":"https://github.com/o/r/issues/7","user":{{"login":"alice","id":1}},"closed_at":{closed_at}}},"repository":{{"full_name":"o/r"}},"sender":{{"login":"bob","id":2}}}}"#
+        )
+    };
+    let opened = event_id("issues", &issue("opened", "null"), "d-1");
+    let closed = event_id(
+        "issues",
+        &issue("closed", r#""2026-11-20T10:00:00Z""#),
+        "d-2",
+    );
+    let closed_again = event_id(
+        "issues",
+        &issue("closed", r#""2026-11-21T09:00:00Z""#),
+        "d-3",
+    );
+    assert_ne!(opened, closed);
+    assert_ne!(closed, closed_again, "reopened and closed again");
+    assert_eq!(
+        closed,
+        event_id(
+            "issues",
+            &issue("closed", r#""2026-11-20T10:00:00Z""#),
+            "d-9"
+        ),
+        "the same close under another delivery id"
+    );
+
+    let star = |at: &str| {
+        format!(
+            r#"{{"action":"created","starred_at":"{at}","repository":{{"full_name":"o/r"}},"sender":{{"login":"carol","id":3}}}}"#
+        )
+    };
+    let starred = event_id("star", &star("2026-11-20T10:00:00Z"), "d-4");
+    assert_eq!(
+        starred,
+        event_id("star", &star("2026-11-20T10:00:00Z"), "d-5")
+    );
+    assert_ne!(
+        starred,
+        event_id("star", &star("2026-11-22T10:00:00Z"), "d-6"),
+        "unstarred and starred again"
+    );
+
+    // Two comments on one issue are two events.
+    let comment = |id: u32| {
+        format!(
+            r#"{{"action":"created","issue":{{"number":7,"title":"Crash","html_url":"https://github.com/o/r/issues/7","user":{{"login":"alice","id":1}}}},"comment":{{"html_url":"https://github.com/o/r/issues/7#issuecomment-{id}","user":{{"login":"dan","id":4}}}},"repository":{{"full_name":"o/r"}},"sender":{{"login":"dan","id":4}}}}"#
+        )
+    };
+    assert_ne!(
+        event_id("issue_comment", &comment(100), "d-7"),
+        event_id("issue_comment", &comment(101), "d-8")
+    );
+    assert_eq!(
+        event_id("issue_comment", &comment(100), "d-7"),
+        event_id("issue_comment", &comment(100), "d-10")
+    );
+}
+
+/// Without a time in the payload, the delivery is all that tells two
+/// memberships apart (removed and added again), so it stays the key.
+#[test]
+fn member_added_keeps_the_delivery_as_its_key() {
+    let json = r#"{"action":"added","member":{"login":"erin","id":5},"repository":{"full_name":"o/r"},"sender":{"login":"admin","id":9}}"#;
+    assert_ne!(
+        event_id("member", json, "d-1"),
+        event_id("member", json, "d-2")
+    );
+    assert_eq!(
+        event_id("member", json, "d-1"),
+        canonical_event::EventId::derive(Platform::Github, "d-1", 0).unwrap()
+    );
 }

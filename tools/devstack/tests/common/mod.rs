@@ -82,6 +82,18 @@ pub fn github_request(event: &str, delivery_id: &str, payload: &str) -> ApiGatew
     serde_json::from_value(value).unwrap()
 }
 
+/// The event id `github@2` gives an opened issue: keyed by the issue, not by
+/// the delivery that carried it (a body resent under a new X-GitHub-Delivery
+/// is the same event).
+pub fn opened_issue_id(repo: &str, number: u64) -> canonical_event::EventId {
+    canonical_event::EventId::derive(
+        canonical_event::Platform::Github,
+        &format!("https://github.com/{repo}/issues/{number}#opened"),
+        0,
+    )
+    .unwrap()
+}
+
 pub fn issue_payload(repo: &str, number: u64, login: &str, user_id: u64) -> String {
     format!(
         r#"{{"action":"opened","issue":{{"number":{number},"title":"Bug {number}","body":"Steps to reproduce: crash","html_url":"https://github.com/{repo}/issues/{number}","labels":[{{"name":"bug"}}],"user":{{"login":"{login}","id":{user_id}}},"created_at":"2026-11-23T09:00:00Z"}},"repository":{{"full_name":"{repo}"}},"sender":{{"login":"{login}","id":{user_id}}}}}"#
