@@ -48,6 +48,9 @@ pub struct Config {
     pub repeat_window_hours: u32,
     /// Handles (any platform) the deployer marks as bots, beyond the platforms' own flags.
     pub bot_handles: Vec<String>,
+    /// RawEventsQueue's redrive `maxReceiveCount`: the receive on which a
+    /// failing record is dead-lettered here, with its reason.
+    pub max_receive_count: u32,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            max_receive_count: config::number(source, "MAX_RECEIVE_COUNT", 3, 1..=1000)?,
         })
     }
 }
@@ -92,6 +96,8 @@ pub struct Normalize {
     pub models: Arc<signal::Models>,
     pub output: Arc<dyn MessageQueue>,
     pub dead_letters: Arc<dyn MessageQueue>,
+    /// See [`Config::max_receive_count`].
+    pub max_receive_count: u32,
     pub clock: Clock,
 }
 
@@ -177,6 +183,7 @@ impl Normalize {
                 clients.sqs.clone(),
                 &config.raw_events_dlq_url,
             )),
+            max_receive_count: config.max_receive_count,
             clock,
         }
     }
@@ -205,14 +212,43 @@ impl Normalize {
                 "no result for this message",
             ))
         });
+        // Records dead-lettered here because their send failed on the last
+        // receive: their events are neither failed nor emitted.
+        let mut given_up = std::collections::BTreeSet::new();
         for (item, result) in pending.iter().zip(&results) {
-            if let Err(error) = result {
-                tracing::warn!(event_id = %item.event_id, position = item.position, error = %error, "emit failed");
-                failures.fail(item.position);
+            let Err(error) = result else { continue };
+            tracing::warn!(event_id = %item.event_id, position = item.position, error = %error, "emit failed");
+            if given_up.contains(&item.position) {
+                continue;
             }
+            if !failures.contains(item.position)
+                && let Some(record) = event.records.get(item.position)
+                && self.last_receive(record)
+            {
+                let reason = format!(
+                    "events not sent after {} receives: {error}",
+                    self.max_receive_count
+                );
+                match self.dead_letter(record, &reason).await {
+                    Ok(()) => {
+                        given_up.insert(item.position);
+                        tally.dead_lettered += 1;
+                        continue;
+                    }
+                    Err(dlq) => {
+                        tracing::warn!(position = item.position, error = %dlq, "could not dead-letter");
+                    }
+                }
+            }
+            failures.fail(item.position);
         }
         let now = (self.clock)();
-        for item in pending.iter().filter(|p| !failures.contains(p.position)) {
+        // Marking a dead-lettered record's events emitted would make its
+        // redrive a duplicate, and lose them.
+        for item in pending
+            .iter()
+            .filter(|p| !failures.contains(p.position) && !given_up.contains(&p.position))
+        {
             tally.emitted += 1;
             if let Err(error) = self.ledger.mark_emitted(&item.event_id, now).await {
                 // The event is on the queue; an unfinished claim only means a
@@ -255,8 +291,34 @@ impl Normalize {
                 tally.dead_lettered += 1;
                 Ok(())
             }
+            // SQS would move it after this failure, without a reason: move it
+            // ourselves, with one. Its events are claimed but not emitted,
+            // so a redrive processes it again.
+            Err(error) if self.last_receive(record) => {
+                tracing::warn!(error = %error, "last receive failed: dead-lettering the record");
+                self.dead_letter(
+                    record,
+                    &format!(
+                        "not normalized after {} receives: {error}",
+                        self.max_receive_count
+                    ),
+                )
+                .await?;
+                tally.dead_lettered += 1;
+                Ok(())
+            }
             other => other,
         }
+    }
+
+    /// Whether SQS will dead-letter this record if it fails once more
+    /// (without a reason).
+    fn last_receive(&self, record: &SqsMessage) -> bool {
+        record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n >= self.max_receive_count)
     }
 
     async fn normalize(

@@ -174,6 +174,7 @@ fn harness() -> Harness {
             models: Arc::new(signal::Models::shipped().unwrap()),
             output: output.clone(),
             dead_letters: dead_letters.clone(),
+            max_receive_count: 3,
             clock: Arc::new(|| time::macros::datetime!(2026-11-23 12:00 UTC)),
         },
         ledger,
@@ -278,6 +279,103 @@ async fn events_are_emitted_in_order_poison_is_dead_lettered_and_nothing_fails()
     assert_eq!(dead[0].body, "this is not an envelope");
     assert_eq!(dead[0].attributes["failedStage"], "normalize");
     assert!(dead[0].attributes["failureReason"].contains("not an envelope"));
+}
+
+fn on_receive(mut record: SqsMessage, count: u32) -> SqsMessage {
+    record
+        .attributes
+        .insert("ApproximateReceiveCount".into(), count.to_string());
+    record
+}
+
+/// Before its last receive a failing record goes back to SQS; on it, SQS
+/// would move it without a reason, so normalize moves it, with one, and the
+/// rest of its group goes on.
+#[tokio::test]
+async fn a_record_failing_on_its_last_receive_is_dead_lettered_with_its_reason() {
+    let h = harness();
+    h.ledger
+        .fail_claims_for
+        .lock()
+        .unwrap()
+        .insert(opened_issue_id(2));
+    let stuck = |count| {
+        on_receive(
+            record_in("b", "thread-2", envelope("d2", "issues", &issue(2, "bob"))),
+            count,
+        )
+    };
+    let carol = || {
+        record_in(
+            "c",
+            "thread-2",
+            envelope("d3", "issues", &issue(3, "carol")),
+        )
+    };
+
+    let response = h
+        .normalize
+        .handle(batch(vec![stuck(2), carol()]))
+        .await
+        .unwrap();
+    assert_eq!(failures(&response), ["b", "c"]);
+    assert!(h.dead_letters.sent.lock().unwrap().is_empty());
+
+    let response = h
+        .normalize
+        .handle(batch(vec![stuck(3), carol()]))
+        .await
+        .unwrap();
+    assert!(failures(&response).is_empty());
+    let dead = h.dead_letters.sent.lock().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(dead[0].body.contains("\"deliveryId\":\"d2\""));
+    let reason = &dead[0].attributes["failureReason"];
+    assert!(
+        reason.starts_with("not normalized after 3 receives: "),
+        "{reason}"
+    );
+    let handles: Vec<String> = emitted(&h).into_iter().map(|e| e.actor.handle).collect();
+    assert_eq!(handles, ["carol"]);
+}
+
+/// A send that fails on the last receive dead-letters the record, and its
+/// events are not marked emitted: the redrive sends them.
+#[tokio::test]
+async fn a_send_failing_on_the_last_receive_dead_letters_the_record_for_a_redrive() {
+    let h = harness();
+    *h.output.fail_containing.lock().unwrap() = Some("\"bob\"".into());
+    let bob = || record_in("b", "thread-2", envelope("d2", "issues", &issue(2, "bob")));
+    let response = h
+        .normalize
+        .handle(batch(vec![on_receive(bob(), 3)]))
+        .await
+        .unwrap();
+    assert!(failures(&response).is_empty());
+    {
+        let dead = h.dead_letters.sent.lock().unwrap();
+        assert_eq!(dead.len(), 1);
+        let reason = &dead[0].attributes["failureReason"];
+        assert!(
+            reason.starts_with("events not sent after 3 receives: "),
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        h.ledger.status.lock().unwrap()[&opened_issue_id(2)],
+        "pending"
+    );
+    assert!(emitted(&h).is_empty());
+
+    // The redrive, once sends work again.
+    *h.output.fail_containing.lock().unwrap() = None;
+    let response = h.normalize.handle(batch(vec![bob()])).await.unwrap();
+    assert!(failures(&response).is_empty());
+    assert_eq!(emitted(&h).len(), 1);
+    assert_eq!(
+        h.ledger.status.lock().unwrap()[&opened_issue_id(2)],
+        "emitted"
+    );
 }
 
 #[tokio::test]
