@@ -314,11 +314,7 @@ impl Normalize {
     /// Whether SQS will dead-letter this record if it fails once more
     /// (without a reason).
     fn last_receive(&self, record: &SqsMessage) -> bool {
-        record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| n >= self.max_receive_count)
+        fifo::is_last_receive(record, self.max_receive_count)
     }
 
     async fn normalize(

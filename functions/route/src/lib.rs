@@ -480,11 +480,7 @@ impl Route {
     /// Whether SQS will dead-letter this record if it fails once more
     /// (without a reason): then we dead-letter it ourselves, with one.
     fn last_receive(&self, record: &SqsMessage) -> bool {
-        record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|n| n.parse::<u32>().ok())
-            .is_some_and(|n| n >= self.max_receive_count)
+        lambda_kit::fifo::is_last_receive(record, self.max_receive_count)
     }
 
     /// A tracker's (verified) resolution webhook, relayed by ingest.

@@ -38,6 +38,18 @@ pub fn group_of(record: &SqsMessage) -> &str {
         .map_or("ungrouped", String::as_str)
 }
 
+/// Whether this is the record's last receive: once it fails again, the
+/// queue's redrive policy (`maxReceiveCount`) moves it to the DLQ without a
+/// reason, so a handler still failing it should dead-letter it itself, with
+/// one. A record without the attribute (a direct invoke) is never the last.
+pub fn is_last_receive(record: &SqsMessage, max_receive_count: u32) -> bool {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_some_and(|n| n >= max_receive_count)
+}
+
 /// The records of a batch that go back to the queue.
 #[derive(Debug)]
 pub struct Failures<'e> {
@@ -165,6 +177,26 @@ mod tests {
         fn is_retryable(&self) -> bool {
             true
         }
+    }
+
+    #[test]
+    fn the_last_receive_is_the_redrive_policys_count() {
+        let on = |count: Option<&str>| {
+            let mut m = SqsMessage::default();
+            if let Some(count) = count {
+                m.attributes
+                    .insert("ApproximateReceiveCount".into(), count.to_owned());
+            }
+            m
+        };
+        assert!(!is_last_receive(&on(Some("2")), 3));
+        assert!(is_last_receive(&on(Some("3")), 3));
+        assert!(
+            is_last_receive(&on(Some("4")), 3),
+            "a receive past the count"
+        );
+        assert!(!is_last_receive(&on(None), 3), "a direct invoke");
+        assert!(!is_last_receive(&on(Some("x")), 3));
     }
 
     /// Records `m0..`, in the given groups (None = no group attribute).
