@@ -443,6 +443,26 @@ pub fn http_request_at(
     now: i64,
 ) -> Result<(BTreeMap<String, String>, String), FixtureError> {
     let json = payload_in(root, delivery.payload_dir, delivery.payload)?;
+    signed_request(
+        delivery,
+        json,
+        delivery.delivery_id,
+        delivery.signature,
+        secrets,
+        now,
+    )
+}
+
+/// Headers and body of payload `json` as the delivery's platform sends it
+/// under `delivery_id`, signed (as `signature` says) at `now`.
+pub fn signed_request(
+    delivery: &Delivery,
+    json: String,
+    delivery_id: &str,
+    signature: Signature,
+    secrets: &DevSecrets,
+    now: i64,
+) -> Result<(BTreeMap<String, String>, String), FixtureError> {
     let (body, content_type) = if delivery.form_encoded && delivery.platform_name() == "slack" {
         // Slack slash commands post their fields as a plain form.
         let fields: BTreeMap<String, String> =
@@ -468,9 +488,9 @@ pub fn http_request_at(
     let signing = Signing {
         platform: delivery.platform_name(),
         event: delivery.event,
-        delivery_id: delivery.delivery_id,
+        delivery_id,
         relay_gateway: delivery.payload.starts_with("discord_gateway"),
-        signature: delivery.signature,
+        signature,
     };
     let headers = signed_headers(&signing, &body, content_type, secrets, now)?;
     Ok((headers, body))

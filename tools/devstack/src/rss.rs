@@ -454,15 +454,17 @@ impl Replay {
         vary_people(&mut payload, round % self.actor_variants);
         make_unique(fixture.delivery.platform_name(), &mut payload, k as u64);
         let delivery_id = match fixture.delivery.platform_name() {
-            // GitHub's event id is its delivery id (a UUID).
+            // A delivery UUID of its own, as GitHub would send (the event id
+            // comes from the body: make_unique).
             "github" => format!("7e5a0000-0000-4000-8000-{k:012}"),
             "discourse" => (100_000 + k).to_string(),
             _ => String::new(),
         };
-        let (headers, body) = sign(
+        let (headers, body) = fixtures::signed_request(
             &fixture.delivery,
-            &payload.to_string(),
+            payload.to_string(),
             &delivery_id,
+            Signature::Valid,
             &self.secrets,
             now,
         )?;
@@ -670,114 +672,6 @@ fn make_unique(platform: &str, payload: &mut Value, k: u64) {
         }
         _ => {}
     }
-}
-
-/// Headers and body of `json` as the delivery's platform sends it, signed
-/// with the dev secrets at `now` (as `fixtures::http_request_at` signs the
-/// checked-in fixtures, for a body that is not a file).
-fn sign(
-    delivery: &Delivery,
-    json: &str,
-    delivery_id: &str,
-    secrets: &DevSecrets,
-    now: i64,
-) -> Result<(BTreeMap<String, String>, String), RssError> {
-    let platform = delivery.platform_name();
-    let (body, content_type) = match (delivery.form_encoded, platform) {
-        (true, "slack") => {
-            let fields: BTreeMap<String, String> = serde_json::from_str(json)?;
-            let mut form = form_urlencoded::Serializer::new(String::new());
-            for (name, value) in &fields {
-                form.append_pair(name, value);
-            }
-            (form.finish(), "application/x-www-form-urlencoded")
-        }
-        (true, "discourse") => (json.to_owned(), "application/x-www-form-urlencoded"),
-        (true, _) => (
-            form_urlencoded::Serializer::new(String::new())
-                .append_pair("payload", json)
-                .finish(),
-            "application/x-www-form-urlencoded",
-        ),
-        (false, _) => (json.to_owned(), "application/json"),
-    };
-    let stamp = now.to_string();
-    let invalid = |e: platforms::hmac_sha256::SignatureError| {
-        RssError::Fixture(FixtureError::Invalid(e.to_string()))
-    };
-    let mut headers = BTreeMap::from([("content-type".to_owned(), content_type.to_owned())]);
-    let mut put = |name: &str, value: String| {
-        headers.insert(name.to_owned(), value);
-    };
-    match platform {
-        "slack" => {
-            put(
-                "user-agent",
-                "Slackbot 1.0 (+https://api.slack.com/robots)".into(),
-            );
-            put("x-slack-request-timestamp", stamp.clone());
-            put(
-                "x-slack-signature",
-                platforms::slack::sign(&secrets.slack, &stamp, body.as_bytes()).map_err(invalid)?,
-            );
-        }
-        "discord" => {
-            let key = ed25519_dalek::SigningKey::from_bytes(&fixtures::DEV_DISCORD_SEED);
-            put(
-                "user-agent",
-                "Discord-Interactions/1.0 (+https://discord.com)".into(),
-            );
-            put("x-signature-timestamp", stamp.clone());
-            put(
-                "x-signature-ed25519",
-                platforms::discord::sign(&key, &stamp, body.as_bytes()),
-            );
-        }
-        "discourse" => {
-            let kind = match delivery.event.split('_').next().unwrap_or("") {
-                "accepted" => "solved",
-                other => other,
-            };
-            put("user-agent", "Discourse/3.4.0".into());
-            put("x-discourse-instance", fixtures::DISCOURSE_INSTANCE.into());
-            put("x-discourse-event-id", delivery_id.to_owned());
-            put("x-discourse-event", delivery.event.into());
-            put("x-discourse-event-type", kind.to_owned());
-            put(
-                "x-discourse-event-signature",
-                platforms::discourse::sign(&secrets.discourse, body.as_bytes()).map_err(invalid)?,
-            );
-        }
-        "relay" => {
-            let secret = if delivery.payload.starts_with("discord_gateway") {
-                &secrets.relay_discord_gateway
-            } else {
-                &secrets.relay
-            };
-            put("user-agent", "community-relay/1".into());
-            put("x-signature-timestamp", stamp.clone());
-            put(
-                "x-signature",
-                platforms::relay::sign(secret, &stamp, body.as_bytes()).map_err(invalid)?,
-            );
-        }
-        _ => {
-            put("user-agent", "GitHub-Hookshot/5c6b2f4".into());
-            put("x-github-delivery", delivery_id.to_owned());
-            put("x-github-event", delivery.event.into());
-            put("x-github-hook-id", fixtures::HOOK_ID.into());
-            put("x-github-hook-installation-target-id", "88001".into());
-            put(
-                "x-github-hook-installation-target-type",
-                "repository".into(),
-            );
-            put(
-                "x-hub-signature-256",
-                platforms::github::sign(&secrets.github, body.as_bytes()).map_err(invalid)?,
-            );
-        }
-    }
-    Ok((headers, body))
 }
 
 /// The API Gateway HTTP API (payload v2) event for a request.
